@@ -1,0 +1,382 @@
+package monitor
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/chairside/chairside/monitor/protocol"
+	"github.com/chairside/chairside/monitor/vitals"
+	"github.com/chairside/chairside/monitor/wire"
+)
+
+// session is everything about the running session that must survive a power
+// cut. Its fields are exported for the snapshot.
+type session struct {
+	ID             string
+	Encounter      string
+	Phase          protocol.Phase
+	Started        time.Time
+	PhaseStarted   time.Time
+	PhaseSpan      [protocol.NumPhases][2]time.Time // start and end of each phase
+	GateOverrideBy string
+	Baseline       wire.Baseline
+	Limits         []protocol.Limit // set by `limits` commands, this session only
+	Marks          []wire.Mark
+	Reminded       [protocol.NumPhases]bool // infusion_time_reached / observation_complete raised
+
+	BaseSpO2, SessSpO2   histogram // per-second values: baseline phase and whole session
+	BasePulse, SessPulse histogram
+	NIBPCount            int
+	SystolicMax          wire.Num
+	DiastolicMax         wire.Num
+	AlarmCounts          map[string]int
+	OutOfRange           map[string]time.Duration
+}
+
+// maxMarks bounds the marks kept in a session (and its summary).
+const maxMarks = 200
+
+func (s *session) countAlarm(key string) {
+	if s.AlarmCounts == nil {
+		s.AlarmCounts = map[string]int{}
+	}
+	s.AlarmCounts[key]++
+}
+
+func (s *session) addOutOfRange(cond string, d time.Duration) {
+	if s.OutOfRange == nil {
+		s.OutOfRange = map[string]time.Duration{}
+	}
+	s.OutOfRange[cond] += d
+}
+
+// baseline gives the session's baseline for a measure, if known.
+func (s *session) baseline(m protocol.Measure) (float64, bool) {
+	var n wire.Num
+	switch m {
+	case protocol.SpO2:
+		n = s.Baseline.SpO2
+	case protocol.Pulse:
+		n = s.Baseline.Pulse
+	case protocol.Systolic:
+		n = s.Baseline.Systolic
+	case protocol.Diastolic:
+		n = s.Baseline.Diastolic
+	}
+	return n.V, n.Valid
+}
+
+// startSession begins a session in the baseline phase.
+func (e *Engine) startSession(encounter, by string) {
+	e.ids.Session++
+	e.sess = session{
+		ID:        fmt.Sprintf("s-%s-%d-%d", e.now.UTC().Format("20060102T150405Z"), e.cfg.Boot, e.ids.Session),
+		Encounter: encounter,
+		Started:   e.now,
+	}
+	e.auto = autoStart{}
+	for i := range e.sensors {
+		e.sensors[i].sessionStart = e.now
+	}
+	e.tech = technical{}
+	e.nibp.startSession(e.now)
+	e.nextVit = e.now
+	e.emit(Audit{T: e.now, By: by, Action: wire.ActionSessionStart, Detail: e.sess.ID, OK: true})
+	e.enterPhase(protocol.Baseline)
+}
+
+// enterPhase moves the session to phase p and publishes it.
+func (e *Engine) enterPhase(p protocol.Phase) {
+	old := e.sess.Phase
+	if old.InSession() {
+		e.sess.PhaseSpan[old][1] = e.now
+	}
+	e.sess.Phase, e.sess.PhaseStarted = p, e.now
+	if p < protocol.NumPhases {
+		e.sess.PhaseSpan[p][0] = e.now
+	}
+	switch p {
+	case protocol.Infusion:
+		e.fixBaseline()
+		e.end(condGate) // the gate was for the decision to start; it is taken
+		e.end(condInfusionTime)
+	case protocol.Observation:
+		e.end(condInfusionTime)
+	}
+	if p.InSession() {
+		e.nibp.enterPhase(e.now, e.proto.Phases[p].NIBPEvery)
+		e.buildRules()
+	}
+	e.markDirty(StateChanged)
+	e.publishSession()
+}
+
+// fixBaseline sets the baseline SpO2 and pulse to the medians of the
+// baseline phase, when the infusion starts.
+func (e *Engine) fixBaseline() {
+	e.sess.Baseline.SpO2 = e.sess.BaseSpO2.median()
+	e.sess.Baseline.Pulse = e.sess.BasePulse.median()
+}
+
+// endSession ends the session: aborts a measurement, clears the session's
+// alarms, publishes ended and the summary, and goes back to idle.
+func (e *Engine) endSession(by string) {
+	if req := e.nibp.abort(); req != "" {
+		e.emit(NIBPAbort{Sensor: e.nibpIdx, Request: req, Reason: "session ended"})
+	}
+	for _, pc := range e.phys {
+		e.closeOutOfRange(pc)
+	}
+	for _, a := range e.alarms {
+		if a.Scoped {
+			e.clear(a)
+		}
+	}
+	e.reconcileAlarms() // counts the cleared alarms into the summary
+	e.changed = false
+	e.enterPhase(protocol.Ended)
+	e.emit(e.summary())
+	e.emit(Audit{T: e.now, By: by, Action: wire.ActionSessionEnd, Detail: e.sess.ID, OK: true})
+	e.sess = session{Phase: protocol.Idle, PhaseStarted: e.now}
+	e.tech = technical{}
+	e.nibp.stop()
+	e.auto = autoStart{armed: false} // the probe must come off before a new session starts by itself
+	e.buildRules()
+	e.markDirty(StateChanged)
+	e.publishSession()
+}
+
+// tickPhase raises the phase reminders when their time comes.
+func (e *Engine) tickPhase() {
+	p := e.sess.Phase
+	spec := e.proto.Phases[p]
+	if spec.Duration <= 0 || e.sess.Reminded[p] || e.now.Sub(e.sess.PhaseStarted) < spec.Duration {
+		return
+	}
+	e.sess.Reminded[p] = true
+	switch p {
+	case protocol.Infusion:
+		e.raise(condInfusionTime, condInfusionTime, wire.KindTechnical, true, protocol.Low, false, wire.Num{}, wire.Num{},
+			fmt.Sprintf("infusion has run %s: end it when the dose is given", formatDuration(spec.Duration)))
+	case protocol.Observation:
+		d := e.dischargeCheck()
+		msg := fmt.Sprintf("observation %s complete: discharge criteria met", formatDuration(spec.Duration))
+		if !d.Met {
+			msg = fmt.Sprintf("observation %s complete: discharge criteria not met: %s", formatDuration(spec.Duration), joinUnmet(d.Unmet))
+		}
+		e.raise(condObservationDone, condObservationDone, wire.KindTechnical, true, protocol.Low, false, wire.Num{}, wire.Num{}, msg)
+	}
+}
+
+func joinUnmet(u []string) string {
+	out := ""
+	for i, s := range u {
+		if i > 0 {
+			out += "; "
+		}
+		out += s
+	}
+	return out
+}
+
+// dischargeCheck compares the latest values with the baseline and the
+// protocol's discharge criteria.
+func (e *Engine) dischargeCheck() wire.Discharge {
+	d := wire.Discharge{Met: true, Unmet: []string{}}
+	fail := func(format string, args ...any) {
+		d.Met = false
+		d.Unmet = append(d.Unmet, fmt.Sprintf(format, args...))
+	}
+	c := e.proto.Discharge
+	if v, ok := e.fresh(vitals.SpO2); !ok {
+		fail("no current SpO2")
+	} else if float64(v) < c.SpO2AtLeast {
+		fail("SpO2 %d < %s", v, protocol.FormatNumber(c.SpO2AtLeast))
+	}
+	if v, ok := e.fresh(vitals.Pulse); !ok {
+		fail("no current pulse")
+	} else if b, ok := e.sess.baseline(protocol.Pulse); ok && abs(float64(v)-b) > c.PulseWithin {
+		fail("pulse %d is %s from baseline %s (within %s)", v, protocol.FormatNumber(abs(float64(v)-b)), protocol.FormatNumber(b), protocol.FormatNumber(c.PulseWithin))
+	}
+	if e.nibp.Last.Valid {
+		if b, ok := e.sess.baseline(protocol.Systolic); ok && abs(e.nibp.Last.V-b) > c.SystolicWithin {
+			fail("systolic %s is %s from baseline %s (within %s)", protocol.FormatNumber(e.nibp.Last.V), protocol.FormatNumber(abs(e.nibp.Last.V-b)), protocol.FormatNumber(b), protocol.FormatNumber(c.SystolicWithin))
+		}
+	} else {
+		fail("no NIBP measured")
+	}
+	return d
+}
+
+func abs(v float64) float64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// fresh gives the latest valid value of a parameter, if recent.
+func (e *Engine) fresh(p vitals.Param) (int16, bool) {
+	l := e.latest[p]
+	if l.at.IsZero() || e.now.Sub(l.at) > freshness || l.value < 0 || l.flags.Has(vitals.ProbeOffFlags) {
+		return 0, false
+	}
+	return l.value, true
+}
+
+// publishVitals publishes SpO2 and pulse once a second during a session, with
+// null and flags when there is no valid value: silence never means "no value".
+func (e *Engine) publishVitals() {
+	if e.now.Before(e.nextVit) {
+		return
+	}
+	for !e.now.Before(e.nextVit) {
+		e.nextVit = e.nextVit.Add(time.Second)
+	}
+	var source string
+	var sflags vitals.Flag
+	if e.oxi >= 0 {
+		source, sflags = e.cfg.Sensors[e.oxi].Source, e.cfg.Sensors[e.oxi].Flags
+	}
+	for p := vitals.Param(0); p < vitals.NumParams; p++ {
+		l := e.latest[p]
+		v := wire.Vital{Record: wire.Record{V: wire.Version}, T: wire.At(e.now), Session: e.sess.ID,
+			Param: p.String(), Unit: p.Unit(), Source: source}
+		flags := sflags
+		if l.at.IsZero() || e.now.Sub(l.at) > freshness {
+			flags |= vitals.NoData
+		} else {
+			v.T = wire.At(l.at)
+			flags |= l.flags
+			if value, ok := e.fresh(p); ok {
+				v.Value = wire.N(float64(value))
+				e.accumulate(p, value)
+			}
+		}
+		v.Flags = flags.Names()
+		e.emit(v)
+	}
+	e.markDirty(StatsChanged)
+}
+
+// accumulate adds one second's value to the session statistics.
+func (e *Engine) accumulate(p vitals.Param, v int16) {
+	baseline := e.sess.Phase == protocol.Baseline
+	switch p {
+	case vitals.SpO2:
+		e.sess.SessSpO2.add(v)
+		if baseline {
+			e.sess.BaseSpO2.add(v)
+		}
+	case vitals.Pulse:
+		e.sess.SessPulse.add(v)
+		if baseline {
+			e.sess.BasePulse.add(v)
+		}
+	}
+}
+
+// publishSession publishes the retained session state.
+func (e *Engine) publishSession() {
+	s := wire.Session{
+		Record: wire.Record{V: wire.Version}, T: wire.At(e.now), ID: e.sess.ID, Encounter: e.sess.Encounter,
+		Phase: e.sess.Phase.String(), PhaseStarted: wire.At(e.sess.PhaseStarted), Started: wire.At(e.sess.Started),
+		Protocol: e.proto.Name, Baseline: e.sess.Baseline,
+	}
+	if e.sess.Phase.InSession() && e.nibpIdx >= 0 {
+		s.NextNIBP = wire.At(e.nibp.Next)
+	}
+	if e.sess.GateOverrideBy != "" {
+		by := e.sess.GateOverrideBy
+		s.GateOverrideBy = &by
+	}
+	e.emit(s)
+}
+
+// summary builds the session/summary record.
+func (e *Engine) summary() wire.Summary {
+	s := &e.sess
+	sum := wire.Summary{
+		Record: wire.Record{V: wire.Version}, T: wire.At(e.now), ID: s.ID, Encounter: s.Encounter,
+		Protocol: e.proto.Name, Started: wire.At(s.Started), Phases: map[string]string{},
+		SpO2:  wire.Stat{Min: s.SessSpO2.min(), Max: s.SessSpO2.max(), Median: s.SessSpO2.median()},
+		Pulse: wire.Stat{Min: s.SessPulse.min(), Max: s.SessPulse.max(), Median: s.SessPulse.median()},
+		NIBP:  wire.NIBPStat{SystolicMax: s.SystolicMax, DiastolicMax: s.DiastolicMax, Count: s.NIBPCount},
+		Alarms: map[string]int{}, MinutesOutOfRange: map[string]float64{}, Marks: s.Marks,
+	}
+	if sum.Marks == nil {
+		sum.Marks = []wire.Mark{}
+	}
+	for _, p := range []protocol.Phase{protocol.Baseline, protocol.Infusion, protocol.Observation} {
+		span := s.PhaseSpan[p]
+		if !span[0].IsZero() && !span[1].IsZero() {
+			sum.Phases[p.String()] = isoDuration(span[1].Sub(span[0]))
+		}
+	}
+	for k, v := range s.AlarmCounts {
+		sum.Alarms[k] = v
+	}
+	for k, d := range s.OutOfRange {
+		sum.MinutesOutOfRange[k] = float64(d.Round(time.Second)/time.Second) / 60
+	}
+	if s.GateOverrideBy != "" {
+		by := s.GateOverrideBy
+		sum.GateOverrideBy = &by
+	}
+	return sum
+}
+
+// isoDuration writes an ISO 8601 duration to the second: "PT41M", "PT1H0M5S".
+func isoDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	h, m, sec := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	out := "PT"
+	if h > 0 {
+		out += fmt.Sprintf("%dH", h)
+	}
+	if m > 0 || (h > 0 && sec > 0) {
+		out += fmt.Sprintf("%dM", m)
+	}
+	if sec > 0 || (h == 0 && m == 0) {
+		out += fmt.Sprintf("%dS", sec)
+	}
+	return out
+}
+
+// autoStart watches for valid SpO2 while idle.
+type autoStart struct {
+	armed      bool      // false after a session ends, until the probe is off
+	validSince time.Time // start of the current run of valid SpO2
+	lastValid  time.Time
+}
+
+func (e *Engine) autoStartReading(r vitals.Reading) {
+	if e.sess.Phase != protocol.Idle {
+		return
+	}
+	if !r.Valid() {
+		e.auto.validSince = time.Time{}
+		e.auto.armed = true
+		return
+	}
+	if e.auto.validSince.IsZero() || e.now.Sub(e.auto.lastValid) > freshness {
+		e.auto.validSince = e.now
+	}
+	e.auto.lastValid = e.now
+	e.autoStartTick()
+}
+
+func (e *Engine) autoStartTick() {
+	wait := e.proto.AutoStartAfter
+	if e.sess.Phase != protocol.Idle || wait <= 0 || !e.auto.armed || e.auto.validSince.IsZero() {
+		return
+	}
+	if e.now.Sub(e.auto.lastValid) > freshness {
+		e.auto.validSince = time.Time{} // the stream stopped
+		e.auto.armed = true
+		return
+	}
+	if e.now.Sub(e.auto.validSince) >= wait {
+		e.startSession("", "auto")
+	}
+}

@@ -1,0 +1,184 @@
+package wire
+
+// Record holds the fields every record-stream message carries (vitals/*, alarm,
+// session, session/summary, gap). The engine leaves them zero; the outbox
+// fills them in when it commits the message, so seq is assigned exactly once.
+type Record struct {
+	V           int    `json:"v"`
+	Stream      string `json:"stream"`
+	Seq         uint64 `json:"seq"`
+	Boot        uint64 `json:"boot"`
+	ClockSynced bool   `json:"clock_synced"`
+}
+
+// State is the retained liveness message and the MQTT Will (online false).
+type State struct {
+	V           int    `json:"v"`
+	Online      bool   `json:"online"`
+	Boot        uint64 `json:"boot"`
+	Stream      string `json:"stream"`
+	Version     string `json:"version"`
+	T           Time   `json:"t"`
+	ClockSynced bool   `json:"clock_synced"`
+	Session     string `json:"session"`
+	Phase       string `json:"phase"`
+}
+
+// Vital is one second's SpO2 or pulse (topics vitals/spo2, vitals/pulse).
+// Value is null with flags saying why when there is no valid value.
+type Vital struct {
+	Record
+	T       Time     `json:"t"`
+	Session string   `json:"session"`
+	Param   string   `json:"param"`
+	Value   Num      `json:"value"`
+	Unit    string   `json:"unit"`
+	Source  string   `json:"source"`
+	Flags   []string `json:"flags"`
+}
+
+// NIBP is one cuff measurement (topic vitals/nibp). A failed one has null
+// pressures and Error set.
+type NIBP struct {
+	Record
+	T         Time     `json:"t"`
+	Session   string   `json:"session"`
+	Param     string   `json:"param"` // "nibp"
+	Systolic  Num      `json:"systolic"`
+	Diastolic Num      `json:"diastolic"`
+	Mean      Num      `json:"mean"`
+	Pulse     Num      `json:"pulse"`
+	Unit      string   `json:"unit"`
+	Source    string   `json:"source"`
+	Request   string   `json:"request"`
+	Error     string   `json:"error,omitempty"`
+	Flags     []string `json:"flags"`
+}
+
+// Alarm is one change of one alarm (topic alarm): its start, an update
+// (priority, state or audio changed) or its end.
+type Alarm struct {
+	Record
+	T               Time    `json:"t"`
+	Session         string  `json:"session"`
+	ID              string  `json:"id"`
+	Condition       string  `json:"condition"`
+	Kind            string  `json:"kind"`     // physiological | technical
+	Priority        string  `json:"priority"` // high | medium | low
+	Phase           string  `json:"phase"`    // start | update | end
+	State           string  `json:"state"`    // active | acknowledged | latched | cleared
+	ConditionActive bool    `json:"condition_active"`
+	Value           Num     `json:"value"`
+	Limit           Num     `json:"limit"`
+	Message         string  `json:"message"`
+	AckedBy         *string `json:"acked_by"`
+	Audio           string  `json:"audio"` // on | paused | off
+	Started         Time    `json:"started"`
+}
+
+// Alarm phases and states, as published.
+const (
+	PhaseStart  = "start"
+	PhaseUpdate = "update"
+	PhaseEnd    = "end"
+
+	KindPhysiological = "physiological"
+	KindTechnical     = "technical"
+
+	AudioOn     = "on"
+	AudioPaused = "paused"
+	AudioOff    = "off"
+)
+
+// Alarms is the retained list of current alarms (topic alarms).
+type Alarms struct {
+	V                int     `json:"v"`
+	T                Time    `json:"t"`
+	AudioPausedUntil Time    `json:"audio_paused_until"`
+	Alarms           []Alarm `json:"alarms"`
+}
+
+// Baseline is the session's reference values; null until known.
+type Baseline struct {
+	Systolic  Num `json:"systolic"`
+	Diastolic Num `json:"diastolic"`
+	Pulse     Num `json:"pulse"`
+	SpO2      Num `json:"spo2"`
+}
+
+// Session is the retained session state (topic session), published on every change.
+type Session struct {
+	Record
+	T              Time     `json:"t"`
+	ID             string   `json:"id"`
+	Encounter      string   `json:"encounter"`
+	Phase          string   `json:"phase"`
+	PhaseStarted   Time     `json:"phase_started"`
+	Started        Time     `json:"started"`
+	Protocol       string   `json:"protocol"`
+	Baseline       Baseline `json:"baseline"`
+	NextNIBP       Time     `json:"next_nibp"`
+	GateOverrideBy *string  `json:"gate_override_by"`
+}
+
+// Stat is a minimum, maximum and median; absent parts are null.
+type Stat struct {
+	Min    Num `json:"min"`
+	Max    Num `json:"max"`
+	Median Num `json:"median"`
+}
+
+// NIBPStat summarises the session's cuff measurements.
+type NIBPStat struct {
+	SystolicMax  Num `json:"systolic_max"`
+	DiastolicMax Num `json:"diastolic_max"`
+	Count        int `json:"count"`
+}
+
+// Mark is a note a nurse added to the session (no names or health details).
+type Mark struct {
+	T    Time   `json:"t"`
+	Note string `json:"note"`
+	By   string `json:"by"`
+}
+
+// Discharge is the discharge check observation_complete reports.
+type Discharge struct {
+	Met   bool     `json:"met"`
+	Unmet []string `json:"unmet"`
+}
+
+// Summary is published once when a session ends (topic session/summary).
+type Summary struct {
+	Record
+	T                 Time               `json:"t"`
+	ID                string             `json:"id"`
+	Encounter         string             `json:"encounter"`
+	Protocol          string             `json:"protocol"`
+	Started           Time               `json:"started"`
+	Phases            map[string]string  `json:"phases"` // ISO 8601 durations, "PT41M"
+	SpO2              Stat               `json:"spo2"`
+	Pulse             Stat               `json:"pulse"`
+	NIBP              NIBPStat           `json:"nibp"`
+	Alarms            map[string]int     `json:"alarms"` // "condition/highest priority" -> count
+	MinutesOutOfRange map[string]float64 `json:"minutes_out_of_range"`
+	Marks             []Mark             `json:"marks"`
+	GateOverrideBy    *string            `json:"gate_override_by"`
+}
+
+// Gap says records were dropped from the stream (the store was full).
+type Gap struct {
+	Record
+	T       Time   `json:"t"`
+	FromSeq uint64 `json:"from_seq"`
+	ToSeq   uint64 `json:"to_seq"`
+	Reason  string `json:"reason"`
+}
+
+// Reply answers a command (topic cmd/reply).
+type Reply struct {
+	V     int    `json:"v"`
+	ID    string `json:"id"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}

@@ -34,7 +34,7 @@ type alarm struct {
 	Priority  protocol.Priority
 	MaxPrio   protocol.Priority // the highest it reached, for the summary
 	State     alarmState
-	Present   bool // the condition is present
+	Present   bool              // the condition is present
 	Latch     bool              // ends as latched, not cleared
 	LatchPrio protocol.Priority // the highest latching level met since the last ack
 	Level     protocol.Priority // the level the condition last reported

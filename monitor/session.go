@@ -299,9 +299,9 @@ func (e *Engine) summary() wire.Summary {
 	sum := wire.Summary{
 		Record: wire.Record{V: wire.Version}, T: wire.At(e.now), ID: s.ID, Encounter: s.Encounter,
 		Protocol: e.proto.Name, Started: wire.At(s.Started), Phases: map[string]string{},
-		SpO2:  wire.Stat{Min: s.SessSpO2.min(), Max: s.SessSpO2.max(), Median: s.SessSpO2.median()},
-		Pulse: wire.Stat{Min: s.SessPulse.min(), Max: s.SessPulse.max(), Median: s.SessPulse.median()},
-		NIBP:  wire.NIBPStat{SystolicMax: s.SystolicMax, DiastolicMax: s.DiastolicMax, Count: s.NIBPCount},
+		SpO2:   wire.Stat{Min: s.SessSpO2.min(), Max: s.SessSpO2.max(), Median: s.SessSpO2.median()},
+		Pulse:  wire.Stat{Min: s.SessPulse.min(), Max: s.SessPulse.max(), Median: s.SessPulse.median()},
+		NIBP:   wire.NIBPStat{SystolicMax: s.SystolicMax, DiastolicMax: s.DiastolicMax, Count: s.NIBPCount},
 		Alarms: map[string]int{}, MinutesOutOfRange: map[string]float64{}, Marks: s.Marks,
 	}
 	if sum.Marks == nil {

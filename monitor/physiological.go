@@ -168,6 +168,20 @@ func (e *Engine) judge(pc *physCondition, v float64) {
 			l.pending = time.Time{}
 		}
 	}
+	// A more urgent level that holds has already filtered out a transient:
+	// every less urgent level the value crosses holds too, so recovering from
+	// "SpO2 86 < 88" while still under 92 steps down, not off and on again.
+	for i := range pc.levels {
+		if !pc.levels[i].met {
+			continue
+		}
+		for j := i + 1; j < len(pc.levels); j++ {
+			if l := &pc.levels[j]; !l.met && l.limit.Crossed(v) {
+				l.met = true
+			}
+		}
+		break
+	}
 	e.applyCondition(pc)
 }
 

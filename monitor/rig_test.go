@@ -49,20 +49,22 @@ func rigConfig(p *protocol.Protocol) Config {
 // (SpO2 and pulse each second), a NIBP module that answers each request with
 // the next queued result, and drivers that report their frame counts.
 type rig struct {
-	t      testing.TB
-	e      *Engine
-	now    time.Time
-	spo2   int16
-	pulse  int16
-	flags  vitals.Flag
-	silent bool // the oximeter sends nothing
-	bp     []vitals.Result
-	bpAuto vitals.Result // answer when the queue is empty
-	bpTook time.Duration // how long a measurement takes
-	frames uint64
-	log    []string // the events, described, with the time since t0
-	evs    []Event
-	cmdN   int
+	t             testing.TB
+	e             *Engine
+	now           time.Time
+	spo2          int16
+	pulse         int16
+	flags         vitals.Flag
+	silent        bool // the oximeter sends nothing
+	bp            []vitals.Result
+	bpAuto        vitals.Result // answer when the queue is empty
+	bpTook        time.Duration // how long a measurement takes
+	frames        uint64
+	garbledPerSec uint64 // bad frames per second from the oximeter
+	garbled       uint64
+	log           []string // the events, described, with the time since t0
+	evs           []Event
+	cmdN          int
 	// running measurement
 	pending string
 	doneAt  time.Time
@@ -149,7 +151,8 @@ func (r *rig) run(d time.Duration) {
 				r.record(r.e.Reading(r.now, vitals.Reading{Sensor: oxi, Param: vitals.SpO2, Value: r.spo2, Flags: r.flags}))
 				r.record(r.e.Reading(r.now, vitals.Reading{Sensor: oxi, Param: vitals.Pulse, Value: r.pulse, Flags: r.flags}))
 				r.frames += 75
-				r.record(r.e.Status(r.now, vitals.Status{Sensor: oxi, Frames: r.frames}))
+				r.garbled += r.garbledPerSec
+				r.record(r.e.Status(r.now, vitals.Status{Sensor: oxi, Frames: r.frames, Garbled: r.garbled}))
 			}
 			r.record(r.e.Status(r.now, vitals.Status{Sensor: cuff, Frames: uint64(r.now.Sub(t0) / time.Second)}))
 		}

@@ -1,0 +1,271 @@
+package monitor
+
+import (
+	"testing"
+	"time"
+
+	"github.com/chairside/chairside/monitor/vitals"
+	"github.com/chairside/chairside/monitor/wire"
+)
+
+// sessionRig is a rig with a session running since 00:00:00 (no auto-start)
+// and a cuff that answers quickly so NIBP lines stay out of the way.
+func sessionRig(t testing.TB, mod ...func(*Config)) *rig {
+	t.Helper()
+	mod = append([]func(*Config){func(c *Config) { c.Protocol.AutoStartAfter = 0 }}, mod...)
+	r := newRig(t, mod...)
+	r.bpTook = time.Second
+	r.startSession()
+	return r
+}
+
+// A value wobbling on the threshold makes no alarm (the delay restarts) and,
+// once an alarm is on, does not end it (hysteresis): no alarm storm.
+func TestHysteresisAndDelayPreventAlarmStorm(t *testing.T) {
+	r := sessionRig(t)
+	m := r.mark()
+	for i := 0; i < 30; i++ { // 91, 92, 91, 92, ... around "below 92"
+		r.spo2 = 91 + int16(i%2)
+		r.run(time.Second)
+	}
+	expect(t, r.since(m, "alarm"))
+	r.spo2 = 91
+	r.run(12 * time.Second)
+	for i := 0; i < 30; i++ { // wobble again: 92 is inside but within the hysteresis of 1
+		r.spo2 = 91 + int16(i%2)
+		r.run(time.Second)
+	}
+	r.spo2 = 93
+	r.run(time.Second)
+	expect(t, r.since(m, "alarm"),
+		`00:00:41 alarm start spo2_low medium active audio=on present=true "SpO2 91 < 92"`,
+		`00:01:13 alarm end spo2_low medium cleared audio=off present=false "SpO2 91 < 92"`,
+	)
+}
+
+// A condition shorter than its delay raises nothing.
+func TestConditionShorterThanDelay(t *testing.T) {
+	r := sessionRig(t)
+	m := r.mark()
+	r.spo2 = 90
+	r.run(9 * time.Second)
+	r.spo2 = 97
+	r.run(30 * time.Second)
+	expect(t, r.since(m, "alarm"))
+}
+
+// Acknowledge silences and reminds every ack_reminder while the condition
+// lasts; the condition's end clears it; its return is a new alarm.
+func TestAckReminderThenConditionReturns(t *testing.T) {
+	r := sessionRig(t)
+	m := r.mark()
+	r.spo2 = 90
+	r.run(11 * time.Second)
+	id := r.currentAlarmID("spo2_low")
+	r.cmd(wire.ActionAck, func(c *Command) { c.Alarm = id })
+	r.run(7 * time.Minute)
+	r.spo2 = 97
+	r.run(2 * time.Second)
+	r.spo2 = 90
+	r.run(11 * time.Second)
+	expect(t, r.since(m, "alarm", "reminder", "annunciation"),
+		`00:00:11 alarm start spo2_low medium active audio=on present=true "SpO2 90 < 92"`,
+		"00:00:11 annunciation lamp=medium flash=true tone=medium",
+		`00:00:11 alarm update spo2_low medium acknowledged audio=off present=true "SpO2 90 < 92" by nurse@station`,
+		"00:00:11 annunciation lamp=medium flash=true tone=none", // the lamp stays, the sound stops
+		"00:03:11 reminder a-1-1",
+		"00:06:11 reminder a-1-1",
+		`00:07:12 alarm end spo2_low medium cleared audio=off present=false "SpO2 90 < 92" by nurse@station`,
+		"00:07:12 annunciation lamp=none flash=false tone=none",
+		`00:07:24 alarm start spo2_low medium active audio=on present=true "SpO2 90 < 92"`,
+		"00:07:24 annunciation lamp=medium flash=true tone=medium",
+	)
+	if a, _ := r.lastAlarm("spo2_low"); a.ID != "a-1-2" {
+		t.Fatalf("the returning condition reused id %s", a.ID)
+	}
+}
+
+// A latching high alarm outlives its condition until acknowledged.
+func TestLatchedAlarmAfterConditionEnds(t *testing.T) {
+	r := sessionRig(t)
+	m := r.mark()
+	r.spo2 = 85
+	r.run(6 * time.Second)
+	r.spo2 = 97
+	r.run(30 * time.Second)
+	r.cmd(wire.ActionAck, func(c *Command) { c.Alarm = "a-1-1" })
+	expect(t, r.since(m, "alarm", "annunciation"),
+		`00:00:06 alarm start spo2_low high active audio=on present=true "SpO2 85 < 88"`,
+		"00:00:06 annunciation lamp=high flash=true tone=high",
+		`00:00:07 alarm update spo2_low high latched audio=on present=false "SpO2 85 < 88"`,
+		`00:00:36 alarm end spo2_low high cleared audio=off present=false "SpO2 85 < 88" by nurse@station`,
+		"00:00:36 annunciation lamp=none flash=false tone=none",
+	)
+}
+
+// A latched alarm whose condition comes back before the ack is active again,
+// with the same id.
+func TestLatchedAlarmConditionReturns(t *testing.T) {
+	r := sessionRig(t)
+	r.spo2 = 85
+	r.run(6 * time.Second)
+	r.spo2 = 97
+	r.run(3 * time.Second)
+	m := r.mark()
+	r.spo2 = 86
+	r.run(6 * time.Second)
+	expect(t, r.since(m, "alarm"),
+		`00:00:15 alarm update spo2_low high active audio=on present=true "SpO2 86 < 88"`,
+	)
+	if a, _ := r.lastAlarm("spo2_low"); a.ID != "a-1-1" {
+		t.Fatalf("id = %s, want a-1-1", a.ID)
+	}
+}
+
+// Pause silences the current alarms; a new alarm of higher priority sounds at
+// once; when the pause ends, the paused alarm sounds again.
+func TestPauseThenHigherPriorityBreaksThrough(t *testing.T) {
+	r := sessionRig(t, func(c *Config) { c.Protocol.Alarm.EscalateAfter = 0 })
+	m := r.mark()
+	r.pulse = 125
+	r.run(11 * time.Second)
+	r.cmd(wire.ActionPauseAudio)
+	r.run(10 * time.Second)
+	r.spo2 = 85
+	r.run(6 * time.Second)
+	r.spo2 = 90 // high level recovers, latched at high: the alarm stays high
+	r.run(2 * time.Minute)
+	expect(t, r.since(m, "alarm", "annunciation"),
+		`00:00:11 alarm start pulse_high medium active audio=on present=true "Pulse 125 > 120"`,
+		"00:00:11 annunciation lamp=medium flash=true tone=medium",
+		`00:00:11 alarm update pulse_high medium active audio=paused present=true "Pulse 125 > 120"`,
+		"00:00:11 annunciation lamp=medium flash=true tone=none",
+		`00:00:27 alarm start spo2_low high active audio=on present=true "SpO2 85 < 88"`,
+		"00:00:27 annunciation lamp=high flash=true tone=high",
+		`00:02:11 alarm update pulse_high medium active audio=on present=true "Pulse 125 > 120"`,
+	)
+	var list wire.Alarms
+	for _, ev := range r.evs {
+		if l, ok := ev.(wire.Alarms); ok {
+			list = l
+		}
+	}
+	if len(list.Alarms) != 2 || !list.AudioPausedUntil.IsZero() {
+		t.Fatalf("retained list = %+v", list)
+	}
+}
+
+// pause_audio with an alarm of the same priority starting during the pause:
+// it stays silent until the pause ends.
+func TestPauseSilencesNewAlarmOfSamePriority(t *testing.T) {
+	r := sessionRig(t, func(c *Config) { c.Protocol.Alarm.EscalateAfter = 0 })
+	r.pulse = 125
+	r.run(11 * time.Second)
+	r.cmd(wire.ActionPauseAudio)
+	m := r.mark()
+	r.spo2 = 90
+	r.run(11 * time.Second)
+	expect(t, r.since(m, "alarm start"),
+		`00:00:22 alarm start spo2_low medium active audio=paused present=true "SpO2 90 < 92"`)
+}
+
+// An unacknowledged medium physiological alarm becomes high after
+// escalate_after.
+func TestEscalation(t *testing.T) {
+	r := sessionRig(t)
+	m := r.mark()
+	r.spo2 = 90
+	r.run(2*time.Minute + 15*time.Second)
+	expect(t, r.since(m, "alarm"),
+		`00:00:11 alarm start spo2_low medium active audio=on present=true "SpO2 90 < 92"`,
+		`00:02:11 alarm update spo2_low high active audio=on present=true "SpO2 90 < 92 (unacknowledged 2m: escalated)"`,
+	)
+	// Technical medium alarms do not escalate.
+	r2 := sessionRig(t)
+	r2.silent = true
+	r2.run(3 * time.Minute)
+	if a, _ := r2.lastAlarm("sensor_silent"); a.Priority != "medium" {
+		t.Fatalf("sensor_silent escalated to %s", a.Priority)
+	}
+}
+
+// A priority rise on an acknowledged alarm makes it sound again.
+func TestAcknowledgedAlarmSoundsAgainOnPriorityRise(t *testing.T) {
+	r := sessionRig(t)
+	r.spo2 = 90
+	r.run(11 * time.Second)
+	r.cmd(wire.ActionAck, func(c *Command) { c.Alarm = "*" })
+	m := r.mark()
+	r.spo2 = 86
+	r.run(6 * time.Second)
+	expect(t, r.since(m, "alarm"),
+		`00:00:17 alarm update spo2_low high active audio=on present=true "SpO2 86 < 88"`)
+}
+
+// Probe off during an active SpO2 alarm: the desaturation alarm is neither
+// ended nor changed by the missing values; spo2_probe_off says why; both end
+// when good readings come back.
+func TestProbeOffDuringActiveSpO2Alarm(t *testing.T) {
+	r := sessionRig(t)
+	m := r.mark()
+	r.spo2 = 90
+	r.run(11 * time.Second)
+	r.spo2, r.flags = vitals.NoValue, vitals.ProbeOff
+	r.run(15 * time.Second)
+	r.spo2, r.flags = 97, 0
+	r.run(2 * time.Second)
+	expect(t, r.since(m, "alarm"),
+		`00:00:11 alarm start spo2_low medium active audio=on present=true "SpO2 90 < 92"`,
+		`00:00:22 alarm start spo2_probe_off medium active audio=on present=true "SpO2 probe off or sensor alarm for 10s"`,
+		`00:00:27 alarm end spo2_low medium cleared audio=off present=false "SpO2 90 < 92"`,
+		`00:00:27 alarm end spo2_probe_off medium cleared audio=off present=false "SpO2 probe off or sensor alarm for 10s"`,
+	)
+}
+
+// Poor signal for 30 s raises spo2_signal_poor (low).
+func TestSignalPoor(t *testing.T) {
+	r := sessionRig(t)
+	m := r.mark()
+	r.flags = vitals.Artifact | vitals.LowPerfusion
+	r.run(31 * time.Second)
+	r.flags = 0
+	r.run(time.Second)
+	expect(t, r.since(m, "alarm"),
+		`00:00:31 alarm start spo2_signal_poor low active audio=on present=true "SpO2 signal poor (artifact, searching or low perfusion) for 30s"`,
+		`00:00:32 alarm end spo2_signal_poor low cleared audio=off present=false "SpO2 signal poor (artifact, searching or low perfusion) for 30s"`,
+	)
+}
+
+// The engine, not the driver, times a sensor's silence.
+func TestSensorSilent(t *testing.T) {
+	r := sessionRig(t)
+	r.run(5 * time.Second)
+	m := r.mark()
+	r.silent = true
+	r.run(12 * time.Second)
+	r.silent = false
+	r.run(time.Second)
+	expect(t, r.since(m, "alarm"),
+		`00:00:15 alarm start sensor_silent medium active audio=on present=true "nonin sent no valid data for 10s"`,
+		`00:00:18 alarm end sensor_silent medium cleared audio=off present=false "nonin sent no valid data for 10s"`,
+	)
+}
+
+// More than 5 % garbled frames over 30 s raise sensor_garbled; it ends when
+// the window no longer holds that many.
+func TestSensorGarbled(t *testing.T) {
+	r := sessionRig(t)
+	m := r.mark()
+	r.garbledPerSec = 3 // 3 of 78: 3.8 %
+	r.run(40 * time.Second)
+	expect(t, r.since(m, "alarm"))
+	r.garbledPerSec = 6 // 6 of 81: 7.4 %; the 30 s window passes 5 % after 10 s
+	r.run(20 * time.Second)
+	r.garbledPerSec = 0
+	r.run(40 * time.Second)
+	got := r.since(m, "alarm")
+	if len(got) != 2 || got[1][9:26] != "alarm end sensor_" {
+		t.Fatalf("garbled alarms: %v", got)
+	}
+	expect(t, got[:1], `00:00:50 alarm start sensor_garbled low active audio=on present=true "nonin: 120 of 2370 frames garbled in the last 30s"`)
+}

@@ -1,0 +1,108 @@
+package monitor
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chairside/chairside/monitor/protocol"
+	"github.com/chairside/chairside/monitor/wire"
+)
+
+// A power cut mid-infusion: the engine restored from its saved snapshot
+// resumes the same session and phase, keeps its alarms (republished as
+// updates), aborts the measurement that was running, remembers command ids,
+// and raises the infusion reminder on the original schedule.
+func TestRestoreMidInfusion(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.Protocol.AutoStartAfter = 0 })
+	r.startSession()
+	r.run(2 * time.Minute)
+	r.cmd(wire.ActionInfusionStart, func(c *Command) { c.ID = "go-1" })
+	r.run(13*time.Minute + 5*time.Second) // a measurement runs from 00:15:00
+	r.spo2 = 85
+	r.run(6 * time.Second) // a latching high alarm
+	r.spo2 = 97
+	r.run(2 * time.Second) // now latched
+	sessionID := r.e.SessionID()
+
+	saved, err := r.e.Snapshot().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := DecodeSnapshot(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The chair comes back 20 s later with boot 2.
+	cfg := rigConfig(shippedProtocol(t))
+	cfg.Protocol.AutoStartAfter = 0
+	cfg.Boot = 2
+	r.now = r.now.Add(20 * time.Second)
+	e, evs, err := Restore(cfg, snap, r.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.e = e
+	m := r.mark()
+	r.pending = ""
+	r.record(evs)
+	expect(t, r.since(m, "session", "alarm", "nibp", "annunciation"),
+		"00:15:33 nibp_abort n-1-4",
+		"00:15:33 session infusion",
+		`00:15:33 alarm update spo2_low high latched audio=on present=false "SpO2 85 < 88"`,
+		"00:15:33 annunciation lamp=high flash=true tone=high",
+	)
+	if e.SessionID() != sessionID || e.Phase() != protocol.Infusion {
+		t.Fatalf("resumed %q %s, want %q infusion", e.SessionID(), e.Phase(), sessionID)
+	}
+	// The redelivered infusion_start is answered but not applied again.
+	if evs := r.cmd(wire.ActionInfusionStart, func(c *Command) { c.ID = "go-1" }); !replyOK(evs) || e.Phase() != protocol.Infusion {
+		t.Fatalf("redelivery after restart: %v", evs)
+	}
+	m = r.mark()
+	r.run(40 * time.Minute)
+	got := r.since(m, "nibp_start", "infusion_time_reached")
+	// The retried measurement has this boot's id; the reminder keeps the
+	// infusion's real start (00:02:00) + 40m.
+	if len(got) < 2 || got[0] != "00:15:33 nibp_start n-2-5" {
+		t.Fatalf("after restore: %v", got)
+	}
+	var reminder string
+	for _, l := range got {
+		if strings.Contains(l, "infusion_time_reached") {
+			reminder = l
+		}
+	}
+	if !strings.HasPrefix(reminder, "00:42:00 alarm start infusion_time_reached") {
+		t.Fatalf("reminder: %q", reminder)
+	}
+	if a, _ := r.lastAlarm("infusion_time_reached"); !strings.HasPrefix(a.ID, "a-2-") {
+		t.Fatalf("new alarm id %s does not carry boot 2", a.ID)
+	}
+}
+
+func TestRestoreRefusesBadSnapshots(t *testing.T) {
+	cfg := rigConfig(shippedProtocol(t))
+	if _, err := DecodeSnapshot([]byte(`{"version":9}`)); err == nil || !strings.Contains(err.Error(), "version 9") {
+		t.Fatalf("version: %v", err)
+	}
+	if _, err := DecodeSnapshot([]byte(`{"version":1,`)); err == nil {
+		t.Fatal("a truncated snapshot decoded")
+	}
+	if _, _, err := Restore(cfg, Snapshot{Version: 1, Session: session{Phase: protocol.Infusion}}, t0); err == nil {
+		t.Fatal("restored a session phase without a session id")
+	}
+	if _, _, err := Restore(cfg, Snapshot{Version: 1, Session: session{Phase: 42}}, t0); err == nil {
+		t.Fatal("restored an unknown phase")
+	}
+}
+
+// A fresh engine's snapshot restores to an idle engine.
+func TestRestoreIdle(t *testing.T) {
+	cfg := rigConfig(shippedProtocol(t))
+	e, _ := New(cfg, t0)
+	e2, _, err := Restore(cfg, e.Snapshot(), t0.Add(time.Minute))
+	if err != nil || e2.Phase() != protocol.Idle {
+		t.Fatalf("restore idle: %v %s", err, e2.Phase())
+	}
+}

@@ -36,7 +36,9 @@ func TestDuplicateCommandIDAppliedOnce(t *testing.T) {
 
 // Commands the chair must refuse, each with a reply saying why.
 func TestCommandRefusals(t *testing.T) {
-	r := sessionRig(t, func(c *Config) { c.Remote = []string{wire.ActionSessionStart, wire.ActionAck, wire.ActionMark, wire.ActionSessionEnd} })
+	r := sessionRig(t, func(c *Config) {
+		c.Remote = []string{wire.ActionSessionStart, wire.ActionAck, wire.ActionMark, wire.ActionSessionEnd}
+	})
 	cases := []struct {
 		name   string
 		action string
@@ -138,7 +140,7 @@ func TestPhaseLimitOverride(t *testing.T) {
 	expect(t, r.since(m, "alarm"),
 		`00:00:11 alarm start pulse_high medium active audio=on present=true "Pulse 125 > 120"`,
 		`00:00:11 alarm end pulse_high medium cleared audio=off present=false "Pulse 125 > 120"`, // 125 is inside the infusion's 130
-		`00:00:14 alarm start pulse_high medium active audio=on present=true "Pulse 135 > 130"`, // no delay in the phase's limit
+		`00:00:14 alarm start pulse_high medium active audio=on present=true "Pulse 135 > 130"`,  // no delay in the phase's limit
 	)
 }
 

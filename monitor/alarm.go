@@ -203,9 +203,7 @@ func (e *Engine) tickAlarms() {
 		}
 		if a.State == stateAcknowledged && !a.Remind.IsZero() && !e.now.Before(a.Remind) {
 			e.emit(Reminder{Alarm: a.ID, Priority: a.Priority})
-			for !e.now.Before(a.Remind) {
-				a.Remind = a.Remind.Add(e.proto.Alarm.AckReminder)
-			}
+			a.Remind = nextAfter(a.Remind, e.now, e.proto.Alarm.AckReminder)
 		}
 	}
 	if e.changed {
@@ -325,4 +323,17 @@ func formatDuration(d time.Duration) string {
 		out += fmt.Sprintf("%ds", s)
 	}
 	return out
+}
+
+// nextAfter gives the first of from, from+every, from+2·every, ... that is
+// after now, without stepping through a long gap one interval at a time.
+func nextAfter(from, now time.Time, every time.Duration) time.Time {
+	if every <= 0 {
+		return now.Add(time.Second)
+	}
+	if from.After(now) {
+		return from
+	}
+	n := now.Sub(from)/every + 1
+	return from.Add(n * every)
 }

@@ -230,9 +230,7 @@ func (e *Engine) publishVitals() {
 	if e.now.Before(e.nextVit) {
 		return
 	}
-	for !e.now.Before(e.nextVit) {
-		e.nextVit = e.nextVit.Add(time.Second)
-	}
+	e.nextVit = nextAfter(e.nextVit, e.now, time.Second)
 	var source string
 	var sflags vitals.Flag
 	if e.oxi >= 0 {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chairside/chairside/monitor/protocol"
+	"github.com/chairside/chairside/monitor/vitals"
 	"github.com/chairside/chairside/monitor/wire"
 )
 
@@ -105,4 +106,38 @@ func TestRestoreIdle(t *testing.T) {
 	if err != nil || e2.Phase() != protocol.Idle {
 		t.Fatalf("restore idle: %v %s", err, e2.Phase())
 	}
+}
+
+// FuzzRestore: a damaged snapshot (a torn write, a bad disk) is refused with
+// an error or restores an engine that runs; it never panics.
+func FuzzRestore(f *testing.F) {
+	r := newRig(f, func(c *Config) { c.Protocol.AutoStartAfter = 0 })
+	r.startSession()
+	r.spo2 = 85
+	r.run(20 * time.Second)
+	good, err := r.e.Snapshot().Encode()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`{"version":1,"session":{"Phase":2,"ID":"s"}}`))
+	cfg := rigConfig(shippedProtocol(f))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		snap, err := DecodeSnapshot(b)
+		if err != nil {
+			return
+		}
+		e, _, err := Restore(cfg, snap, t0.Add(time.Hour))
+		if err != nil {
+			return
+		}
+		now := t0.Add(time.Hour)
+		for i := 0; i < 20; i++ {
+			now = now.Add(500 * time.Millisecond)
+			e.Reading(now, vitals.Reading{Sensor: oxi, Param: vitals.SpO2, Value: 90})
+			e.Tick(now)
+		}
+		e.Command(now, Command{Command: wire.Command{V: 1, ID: "x", T: wire.At(now), Action: wire.ActionAck, By: "f", Alarm: "*"}})
+		e.Command(now, Command{Command: wire.Command{V: 1, ID: "y", T: wire.At(now), Action: wire.ActionSessionEnd, By: "f"}})
+	})
 }

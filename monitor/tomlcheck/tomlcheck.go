@@ -386,3 +386,7 @@ func (t *Table) Done() {
 func FromMap(file, path string, m map[string]any, ps *Problems) *Table {
 	return newTable(file, path, m, ps)
 }
+
+// ProblemsSink gives the problem list this table reports to, so a file that
+// names another (the config naming its protocol) reports into the same list.
+func (t *Table) ProblemsSink() *Problems { return t.ps }

@@ -1,0 +1,76 @@
+// Command chairside is the bedside daemon: it reads the chair's sensors,
+// follows the session, raises alarms and publishes everything over MQTT.
+//
+//	chairside -config FILE           run (the daemon comes with the daemon issue)
+//	chairside -check -config FILE    check the config and its protocol, exit 0 or 2
+//	chairside -version
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/chairside/chairside/cmd/internal/buildinfo"
+	"github.com/chairside/chairside/monitor/config"
+)
+
+// Exit codes (CONTRACT §1).
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitConfig  = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("chairside", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", config.DefaultPath, "configuration `file`")
+	check := fs.Bool("check", false, "check the configuration and its protocol file, print every problem, and exit")
+	alarmLog := fs.Bool("alarm-log", false, "print the persisted alarm log from the store")
+	version := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "chairside: unexpected arguments %q\n", fs.Args())
+		return exitConfig
+	}
+	if *version {
+		fmt.Fprintln(stdout, "chairside", buildinfo.Version())
+		return exitOK
+	}
+	if *check {
+		return checkConfig(*cfgPath, stdout)
+	}
+	_, ps := config.Load(*cfgPath)
+	if err := ps.Err(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	if *alarmLog {
+		fmt.Fprintln(stderr, "chairside: -alarm-log needs the store, which is not in this build yet")
+		return exitRuntime
+	}
+	fmt.Fprintln(stderr, "chairside: the daemon is not in this build yet; only -check and -version work")
+	return exitRuntime
+}
+
+// checkConfig prints every problem of the config and its protocol file.
+func checkConfig(path string, out io.Writer) int {
+	_, ps := config.Load(path)
+	for _, p := range ps.List {
+		fmt.Fprintln(out, p.String())
+	}
+	if n := ps.Errors(); n > 0 {
+		fmt.Fprintf(out, "%s: %d error(s)\n", path, n)
+		return exitConfig
+	}
+	fmt.Fprintf(out, "%s: OK\n", path)
+	return exitOK
+}

@@ -1,0 +1,409 @@
+// Package config reads chairside's own configuration file (CONTRACT §2):
+// which chair this is, the protocol file, the MQTT broker, the store, the
+// sensors, the annunciator and the commands the station may send. Like the
+// protocol, it is read strictly and every problem is reported at once.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/chairside/chairside/monitor"
+	"github.com/chairside/chairside/monitor/protocol"
+	"github.com/chairside/chairside/monitor/tomlcheck"
+	"github.com/chairside/chairside/monitor/vitals"
+	"github.com/chairside/chairside/monitor/wire"
+)
+
+// DefaultPath is where the daemon looks without -config.
+const DefaultPath = "/etc/chairside/chairside.toml"
+
+// Config is a whole chairside configuration.
+type Config struct {
+	File        string
+	Chair       string
+	Protocol    *protocol.Protocol
+	Demo        bool
+	MQTT        MQTT
+	Store       Store
+	Sensors     []Sensor
+	Annunciator Annunciator
+	Commands    Commands
+}
+
+// MQTT is the broker connection. Secrets are named by file, never written here.
+type MQTT struct {
+	Broker       string // tcp://host:port or ssl://host:port
+	TopicPrefix  string
+	Username     string
+	PasswordFile string
+	CAFile       string
+	CertFile     string
+	KeyFile      string
+	Keepalive    time.Duration
+}
+
+// TLS reports whether the broker is reached over TLS.
+func (m MQTT) TLS() bool { return strings.HasPrefix(m.Broker, "ssl://") }
+
+// Store is where the outbox, alarm log, session and counters live.
+type Store struct {
+	Dir string
+}
+
+// Sensor is one [[sensor]] table.
+type Sensor struct {
+	Driver     string
+	Port       string        // serial drivers
+	Format     int           // nonin: 2, 7 or 8
+	StaleAfter time.Duration // no valid data this long in a session: sensor_silent
+	I2CBus     string        // max30102
+	SameLimb   bool          // suntech: the cuff is on the oximeter's arm
+}
+
+// Annunciator is the bedside buzzer, lamps and button.
+type Annunciator struct {
+	Kind      string // gpio | none
+	Buzzer    string
+	RedLED    string
+	YellowLED string
+	AckButton string
+}
+
+// Commands says what the station may ask.
+type Commands struct {
+	Remote []string
+	MaxAge time.Duration
+}
+
+// Drivers, with what each measures.
+var driverRoles = map[string]monitor.Role{
+	"nonin":        monitor.RoleOximeter,
+	"cms50":        monitor.RoleOximeter,
+	"cms50-legacy": monitor.RoleOximeter,
+	"max30102":     monitor.RoleOximeter,
+	"suntech":      monitor.RoleNIBP,
+	"sim":          monitor.RoleOximeter | monitor.RoleNIBP,
+}
+
+var serialDrivers = map[string]bool{"nonin": true, "cms50": true, "cms50-legacy": true, "suntech": true}
+
+var chairPattern = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+
+// DefaultRemote is the contract's example list: everything but pause_audio,
+// which silences a bedside from afar and must be chosen on purpose.
+func DefaultRemote() []string {
+	return []string{wire.ActionAck, wire.ActionNIBPNow, wire.ActionMark, wire.ActionSessionStart,
+		wire.ActionInfusionStart, wire.ActionInfusionEnd, wire.ActionSessionEnd, wire.ActionLimits}
+}
+
+// Load reads and checks the configuration and the protocol file it names.
+// The config is only safe to use when the problems hold no error.
+func Load(path string) (*Config, *tomlcheck.Problems) {
+	ps := &tomlcheck.Problems{}
+	t := tomlcheck.Load(path, ps)
+	if t == nil {
+		return nil, ps
+	}
+	c := &Config{File: path}
+	c.read(t)
+	return c, ps
+}
+
+func (c *Config) read(t *tomlcheck.Table) {
+	if s, ok := t.String("chair"); ok || !t.Has("chair") {
+		c.Chair = s
+		if !chairPattern.MatchString(s) {
+			t.Problem("chair", "%q must be 1 to 32 of a-z, 0-9 and - (it is part of every topic)", s)
+		}
+	}
+	c.Demo, _ = t.Bool("demo")
+	if p, ok := t.Path("protocol"); ok && p != "" {
+		c.Protocol = protocol.Load(p, t.ProblemsSink())
+	} else if !t.Has("protocol") || ok {
+		t.Problem("protocol", "is required: the protocol file with phases and limits")
+	}
+	c.readMQTT(t)
+	st, _ := t.Table("store")
+	c.Store.Dir = "/var/lib/chairside"
+	if d, ok := st.Path("dir"); ok {
+		c.Store.Dir = d
+		if d == "" {
+			st.Problem("dir", "must not be empty")
+		}
+	}
+	st.Done()
+	c.readSensors(t)
+	c.readAnnunciator(t)
+	c.readCommands(t)
+	t.Done()
+}
+
+func (c *Config) readMQTT(t *tomlcheck.Table) {
+	m, present := t.Table("mqtt")
+	if !present {
+		t.Problem("mqtt", "is required: [mqtt] with broker = \"tcp://host:1883\"")
+	}
+	c.MQTT = MQTT{TopicPrefix: "chairside", Keepalive: 10 * time.Second}
+	if s, ok := m.String("broker"); ok {
+		c.MQTT.Broker = s
+		checkBroker(m, s)
+	} else if present && !m.Has("broker") {
+		m.Problem("broker", "is required")
+	}
+	if s, ok := m.String("topic_prefix"); ok {
+		c.MQTT.TopicPrefix = s
+		if s == "" || strings.ContainsAny(s, "+#") || strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/") || strings.HasPrefix(s, "$") {
+			m.Problem("topic_prefix", "%q must be non-empty, without + # or a leading $, and not start or end with /", s)
+		}
+	}
+	c.MQTT.Username, _ = m.String("username")
+	c.MQTT.PasswordFile = readableFile(m, "password_file", true)
+	c.MQTT.CAFile = readableFile(m, "ca_file", false)
+	c.MQTT.CertFile = readableFile(m, "cert_file", true)
+	c.MQTT.KeyFile = readableFile(m, "key_file", true)
+	if (c.MQTT.CertFile == "") != (c.MQTT.KeyFile == "") {
+		m.Problem("cert_file", "and key_file go together: give both or neither")
+	}
+	if !c.MQTT.TLS() && (c.MQTT.CAFile != "" || c.MQTT.CertFile != "") && c.MQTT.Broker != "" {
+		m.Problem("broker", "is %q but TLS files are set: use ssl:// for TLS", c.MQTT.Broker)
+	}
+	if c.MQTT.PasswordFile != "" && c.MQTT.Username == "" {
+		m.Problem("password_file", "is set without username")
+	}
+	if c.MQTT.PasswordFile != "" && !c.MQTT.TLS() {
+		m.Warn("password_file", "the password crosses the network in clear text over tcp://; use ssl://")
+	}
+	if d, ok := m.Duration("keepalive"); ok {
+		c.MQTT.Keepalive = d
+		if d < time.Second || d > 5*time.Minute {
+			m.Problem("keepalive", "is %v; it must be between 1s and 5m", d)
+		}
+	}
+	m.Done()
+}
+
+func checkBroker(m *tomlcheck.Table, s string) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl") || u.Host == "" {
+		m.Problem("broker", "%q must be tcp://host:port or ssl://host:port", s)
+		return
+	}
+	if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" {
+		m.Problem("broker", "%q needs a port (1883 for tcp, 8883 for ssl)", s)
+	}
+	if u.Path != "" || u.RawQuery != "" || u.User != nil {
+		m.Problem("broker", "%q must hold only scheme, host and port (credentials come from username and password_file)", s)
+	}
+}
+
+// readableFile reads a path key and checks that the file can be read; a
+// secret must not be readable by everyone.
+func readableFile(t *tomlcheck.Table, key string, secret bool) string {
+	p, ok := t.Path(key)
+	if !ok || p == "" {
+		return ""
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Problem(key, "%s: %v", p, unwrapPathError(err))
+		return p
+	}
+	if fi.IsDir() {
+		t.Problem(key, "%s is a folder, not a file", p)
+		return p
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Problem(key, "%s: %v", p, unwrapPathError(err))
+		return p
+	}
+	f.Close()
+	if secret && fi.Mode().Perm()&0o004 != 0 {
+		t.Warn(key, "%s is readable by every user (mode %v): chmod 600 it", p, fi.Mode().Perm())
+	}
+	return p
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func (c *Config) readSensors(t *tomlcheck.Table) {
+	tables := t.Tables("sensor")
+	ports := map[string]int{}
+	var oxi, nibp []int
+	for i, st := range tables {
+		var s Sensor
+		s.StaleAfter = 10 * time.Second
+		s.Driver, _ = st.String("driver")
+		roles, known := driverRoles[s.Driver]
+		if !known {
+			st.Problem("driver", "%q is not a driver (nonin, cms50, cms50-legacy, suntech, max30102, sim)", s.Driver)
+		}
+		if s.Driver == "sim" && !c.Demo {
+			st.Problem("driver", "\"sim\" makes up vital signs: it needs demo = true and must never run beside a patient")
+		}
+		only := func(key, driver string) bool {
+			if st.Has(key) && s.Driver != driver && known {
+				st.Problem(key, "is only for driver %s", driver)
+				st.String(key) // reported once, here
+				return false
+			}
+			return true
+		}
+		if serialDrivers[s.Driver] {
+			s.Port, _ = st.String("port")
+			if s.Port == "" {
+				st.Problem("port", "is required for driver %s (e.g. /dev/serial/by-id/...)", s.Driver)
+			} else if j, dup := ports[s.Port]; dup {
+				st.Problem("port", "%s is also sensor %d's port", s.Port, j+1)
+			} else {
+				ports[s.Port] = i
+				if _, err := os.Stat(s.Port); err != nil {
+					st.Warn("port", "%s does not exist now (unplugged?); chairside will keep trying to open it", s.Port)
+				}
+			}
+		} else if st.Has("port") && known {
+			st.Problem("port", "is not used by driver %s", s.Driver)
+			st.String("port")
+		}
+		if only("format", "nonin") {
+			s.Format = 2
+			if n, ok := st.Int("format"); ok {
+				s.Format = int(n)
+				if n != 2 && n != 7 && n != 8 {
+					st.Problem("format", "%d is not a Nonin data format chairside reads (2, 7 or 8)", n)
+				}
+			}
+		}
+		if only("i2c_bus", "max30102") {
+			s.I2CBus = "1"
+			if b, ok := st.String("i2c_bus"); ok {
+				s.I2CBus = b
+			}
+		}
+		if only("same_limb_as_oximeter", "suntech") {
+			s.SameLimb, _ = st.Bool("same_limb_as_oximeter")
+		}
+		if d, ok := st.Duration("stale_after"); ok {
+			s.StaleAfter = d
+			if d < time.Second || d > 10*time.Minute {
+				st.Problem("stale_after", "is %v; it must be between 1s and 10m", d)
+			}
+		}
+		if roles&monitor.RoleOximeter != 0 {
+			oxi = append(oxi, i)
+		}
+		if roles&monitor.RoleNIBP != 0 {
+			nibp = append(nibp, i)
+			if s.StaleAfter < 30*time.Second && !st.Has("stale_after") {
+				s.StaleAfter = 30 * time.Second // the module is polled every few seconds, not streamed
+			}
+		}
+		st.Done()
+		c.Sensors = append(c.Sensors, s)
+	}
+	switch {
+	case len(tables) == 0:
+		t.Problem("sensor", "no [[sensor]] tables: chairside would watch nothing")
+	case len(oxi) == 0:
+		t.Warn("sensor", "no oximeter: SpO2 and pulse will not be monitored")
+	case len(oxi) > 1:
+		t.Problem("sensor", "sensors %s are all oximeters; configure one", joinIndexes(oxi))
+	}
+	switch {
+	case len(tables) > 0 && len(nibp) == 0:
+		t.Warn("sensor", "no NIBP module: blood pressure will not be measured")
+	case len(nibp) > 1:
+		t.Problem("sensor", "sensors %s all measure NIBP; configure one", joinIndexes(nibp))
+	}
+}
+
+func joinIndexes(ix []int) string {
+	s := make([]string, len(ix))
+	for i, v := range ix {
+		s[i] = fmt.Sprint(v + 1)
+	}
+	return strings.Join(s, ", ")
+}
+
+func (c *Config) readAnnunciator(t *tomlcheck.Table) {
+	a, present := t.Table("annunciator")
+	if !present {
+		t.Problem("annunciator", "is required: kind = \"gpio\" with its pins, or, explicitly, kind = \"none\"")
+		return
+	}
+	c.Annunciator.Kind, _ = a.String("kind")
+	pins := []struct {
+		key string
+		dst *string
+	}{{"buzzer", &c.Annunciator.Buzzer}, {"red_led", &c.Annunciator.RedLED}, {"yellow_led", &c.Annunciator.YellowLED}, {"ack_button", &c.Annunciator.AckButton}}
+	switch c.Annunciator.Kind {
+	case "gpio":
+		for _, p := range pins {
+			*p.dst, _ = a.String(p.key)
+		}
+		if c.Annunciator.Buzzer == "" {
+			a.Problem("buzzer", "is required with kind = \"gpio\": a bedside alarm must sound")
+		}
+		if c.Annunciator.RedLED == "" {
+			a.Problem("red_led", "is required with kind = \"gpio\"")
+		}
+	case "none":
+		a.Warn("kind", "\"none\": the bedside neither sounds nor lights; the station is the only annunciation")
+		for _, p := range pins {
+			if a.Has(p.key) {
+				a.Problem(p.key, "is set but kind is \"none\"")
+				a.String(p.key)
+			}
+		}
+	default:
+		a.Problem("kind", "%q must be \"gpio\" or \"none\"", c.Annunciator.Kind)
+	}
+	a.Done()
+}
+
+func (c *Config) readCommands(t *tomlcheck.Table) {
+	ct, _ := t.Table("commands")
+	c.Commands = Commands{Remote: DefaultRemote(), MaxAge: 30 * time.Second}
+	if list, ok := ct.Strings("remote"); ok {
+		c.Commands.Remote = list
+		for _, a := range list {
+			if !wire.IsAction(a) {
+				ct.Problem("remote", "%q is not an action (%s)", a, strings.Join(wire.Actions(), ", "))
+			}
+		}
+	}
+	if d, ok := ct.Duration("max_age"); ok {
+		c.Commands.MaxAge = d
+		if d < time.Second || d > 10*time.Minute {
+			ct.Problem("max_age", "is %v; it must be between 1s and 10m", d)
+		}
+	}
+	ct.Done()
+}
+
+// Engine gives the monitor engine's configuration for this chair.
+func (c *Config) Engine(boot uint64) monitor.Config {
+	ec := monitor.Config{Protocol: c.Protocol, Remote: c.Commands.Remote, MaxCommandAge: c.Commands.MaxAge, Boot: boot}
+	for _, s := range c.Sensors {
+		ms := monitor.Sensor{Source: s.Driver, Roles: driverRoles[s.Driver], StaleAfter: s.StaleAfter, SameLimb: s.SameLimb}
+		switch s.Driver {
+		case "sim":
+			ms.Flags = vitals.Uncalibrated | vitals.Simulated
+		case "max30102":
+			ms.Flags = vitals.Uncalibrated
+		}
+		ec.Sensors = append(ec.Sensors, ms)
+	}
+	return ec
+}

@@ -1,0 +1,462 @@
+package nonin
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/chairside/chairside/monitor/vitals"
+)
+
+// TestDF2RealCapture decodes the real packet quoted in sensors.md §1.1 and
+// checks every stated value, and that HR and SpO2 come out as soon as their
+// frames (1 and 2) are complete.
+func TestDF2RealCapture(t *testing.T) {
+	v, _ := loadVectors(t, "df2_mattjlewis_packet.hex")
+	stream := v[""]
+	if len(stream) != 26*5 {
+		t.Fatalf("capture is %d bytes, want 130", len(stream))
+	}
+	d, r := newDec(t, DF2)
+	r.feedBytes(d, stream)
+
+	want := []vitals.Reading{
+		{Sensor: 3, Param: vitals.Pulse, Value: 74},
+		{Sensor: 3, Param: vitals.SpO2, Value: 96},
+	}
+	if len(r.readings) != len(want) {
+		t.Fatalf("readings %+v, want %+v", r.readings, want)
+	}
+	for i, w := range want {
+		if r.readings[i] != w {
+			t.Errorf("reading %d = %+v, want %+v", i, r.readings[i], w)
+		}
+	}
+	// Pulse when frame 1 ends (byte 10), SpO2 when frame 2 ends (byte 15):
+	// not at the end of the packet (byte 125).
+	if r.at[0] != 10 || r.at[1] != 15 {
+		t.Errorf("values emitted after %v bytes, want [10 15]", r.at)
+	}
+	got := d.Last()
+	wantState := State{
+		SpO2: 96, HR: 74, SpO2D: 96, SpO2Fast: 96, SpO2BB: 96, ESpO2: 96, ESpO2D: 96,
+		EHR: 74, HRD: 74, EHRD: 74, Pleth: 0xAF, SREV: 0x94, Timer: 23,
+	}
+	if got != wantState {
+		t.Errorf("Last() = %+v\nwant     %+v", got, wantState)
+	}
+	if d.Frames() != 26 || d.Garbled() != 0 {
+		t.Errorf("frames %d garbled %d, want 26 and 0", d.Frames(), d.Garbled())
+	}
+	if st := d.Status(); st != (vitals.Status{Sensor: 3, Frames: 26}) {
+		t.Errorf("Status() = %+v", st)
+	}
+}
+
+func TestDF2PufferfishPacket(t *testing.T) {
+	v, _ := loadVectors(t, "df2_pufferfish_packet.hex")
+	d, r := newDec(t, DF2)
+	d.Feed(v[""])
+	got := d.Last()
+	want := State{
+		SpO2: 97, HR: 72, SpO2D: 97, SpO2Fast: 97, SpO2BB: 97, ESpO2: 97, ESpO2D: 97,
+		EHR: 72, HRD: 72, EHRD: 72, Pleth: 1, SREV: 48,
+	}
+	if got != want {
+		t.Errorf("Last() = %+v\nwant     %+v", got, want)
+	}
+	if len(r.readings) != 2 || r.readings[0].Value != 72 || r.readings[1].Value != 97 {
+		t.Errorf("readings %+v, want pulse 72 then spo2 97", r.readings)
+	}
+	if d.Frames() != 25 || d.Garbled() != 0 {
+		t.Errorf("frames %d garbled %d, want 25 and 0", d.Frames(), d.Garbled())
+	}
+}
+
+// TestDF2PufferfishFrames checks the framing verdicts stated in Pufferfish's
+// frame receiver tests, with this decoder's counts.
+func TestDF2PufferfishFrames(t *testing.T) {
+	v, _ := loadVectors(t, "df2_pufferfish_frames.txt")
+	for _, tc := range []struct {
+		name            string
+		frames, garbled uint64
+		skipped         uint64
+		readings        []vitals.Reading
+	}{
+		{"sync_frame", 1, 0, 0, nil},
+		{"sync_frame_2", 1, 0, 0, nil},
+		{"frame_hr_lsb", 0, 1, 1, nil},     // valid, but not a start: cannot lock on it
+		{"frame_not_start", 0, 1, 1, nil},  // idem
+		{"bad_chk_start", 0, 1, 1, nil},    // checksum
+		{"bad_bit7", 0, 1, 1, nil},         // status bit 7 clear
+		{"stream_offset_2", 1, 1, 2, nil},  // locks two bytes in
+		{"stream_bad_chk_2", 1, 1, 1, nil}, // second frame rejected
+		{"stream_bad_bit7_2", 1, 1, 1, nil},
+		{"stream_20_bytes", 4, 0, 0, []vitals.Reading{
+			{Sensor: 3, Param: vitals.Pulse, Value: 72},
+			{Sensor: 3, Param: vitals.SpO2, Value: 97},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, ok := v[tc.name]
+			if !ok {
+				t.Fatalf("no vector %q in testdata", tc.name)
+			}
+			d, r := newDec(t, DF2)
+			r.feedBytes(d, in)
+			if d.Frames() != tc.frames || d.Garbled() != tc.garbled || d.skipped != tc.skipped {
+				t.Errorf("frames %d garbled %d skipped %d; want %d %d %d",
+					d.Frames(), d.Garbled(), d.skipped, tc.frames, tc.garbled, tc.skipped)
+			}
+			if len(r.readings) != len(tc.readings) {
+				t.Fatalf("readings %+v, want %+v", r.readings, tc.readings)
+			}
+			for i := range tc.readings {
+				if r.readings[i] != tc.readings[i] {
+					t.Errorf("reading %d = %+v, want %+v", i, r.readings[i], tc.readings[i])
+				}
+			}
+		})
+	}
+	// The bad-CHK stream cost one garbled frame; once the next packet starts
+	// the decoder is back.
+	d, r := newDec(t, DF2)
+	d.Feed(v["stream_bad_chk_2"])
+	d.Feed(v["stream_20_bytes"])
+	if d.Frames() != 5 || len(r.readings) != 2 || r.readings[1].Value != 97 {
+		t.Errorf("after a bad frame: frames %d readings %+v; want 5 and spo2 97", d.Frames(), r.readings)
+	}
+}
+
+// TestDF7Spec decodes the DF7 vectors and checks the 25-frame flag window on
+// them: a condition shown on one frame stays on every value for one packet.
+func TestDF7Spec(t *testing.T) {
+	v, _ := loadVectors(t, "df7_spec.hex")
+	d, r := newDec(t, DF7)
+
+	d.Feed(v["A"])
+	if s := d.Last(); s.HR != 74 || s.SpO2 != 96 || s.SREV != 0x94 || s.Timer != 23 || s.Pleth != 0xAFE1 || s.Flags != 0 {
+		t.Errorf("packet A: Last() = %+v", s)
+	}
+	if d.Garbled() != 0 || d.Frames() != 26 {
+		t.Errorf("packet A: frames %d garbled %d", d.Frames(), d.Garbled())
+	}
+
+	r.readings = nil
+	d.Feed(v["B"])
+	for _, x := range r.readings {
+		if x.Value != vitals.NoValue || x.Flags != vitals.ProbeOff {
+			t.Errorf("packet B: reading %+v, want NoValue with probe_off", x)
+		}
+	}
+	s := d.Last()
+	if s.HR != vitals.NoValue || s.EHR != vitals.NoValue || s.HRD != vitals.NoValue || s.EHRD != vitals.NoValue ||
+		s.SpO2D != vitals.NoValue || s.ESpO2D != vitals.NoValue || s.Timer != 24 || s.Pleth != 0x8000 {
+		t.Errorf("packet B: Last() = %+v, want every value missing, timer 24", s)
+	}
+	if s.Flags != vitals.ProbeOff|vitals.LowBattery {
+		t.Errorf("packet B: flags %v, want probe_off|low_battery", s.Flags)
+	}
+
+	// C right after B: B's probe-off and battery bits are still within the
+	// last 25 frames when C's HR and SpO2 arrive.
+	r.readings = nil
+	d.Feed(v["C"])
+	stale := vitals.ProbeOff | vitals.LowBattery | vitals.Artifact | vitals.LowPerfusion
+	want := []vitals.Reading{
+		{Sensor: 3, Param: vitals.Pulse, Value: 300, Flags: stale},
+		{Sensor: 3, Param: vitals.SpO2, Value: 88, Flags: stale},
+	}
+	if len(r.readings) != 2 || r.readings[0] != want[0] || r.readings[1] != want[1] {
+		t.Errorf("packet C: readings %+v\nwant %+v", r.readings, want)
+	}
+	// C again: now the window holds only C's frames: artifact and red
+	// perfusion (frames 0-3) and out of track (frame 10).
+	r.readings = nil
+	d.Feed(v["C"])
+	fresh := vitals.Artifact | vitals.LowPerfusion | vitals.OutOfTrack
+	if len(r.readings) != 2 || r.readings[0].Flags != fresh || r.readings[1].Flags != fresh {
+		t.Errorf("packet C again: readings %+v, want flags %v", r.readings, fresh)
+	}
+}
+
+func TestDF8Spec(t *testing.T) {
+	v, order := loadVectors(t, "df8_spec.txt")
+	type want struct {
+		hr, spo2                       int16
+		flags                          vitals.Flag
+		smart, spotCheck, criticalBatt bool
+	}
+	wants := map[string]want{
+		"plain":       {72, 97, 0, false, false, false},
+		"hr_msb":      {172, 88, 0, true, false, false},
+		"probe_off":   {vitals.NoValue, vitals.NoValue, vitals.ProbeOff | vitals.SensorAlarm, false, false, false},
+		"poor_signal": {60, 90, vitals.OutOfTrack | vitals.LowPerfusion | vitals.Artifact | vitals.LowBattery, false, false, false},
+		"marginal":    {70, 95, vitals.MarginalPerfusion | vitals.LowBattery, false, true, true},
+		"extremes":    {256, 0, 0, false, false, false},
+	}
+	if len(order) != len(wants) {
+		t.Fatalf("testdata has %v, test expects %d vectors", order, len(wants))
+	}
+	check := func(name string, d *Decoder, readings []vitals.Reading) {
+		t.Helper()
+		w := wants[name]
+		s := d.Last()
+		if s.HR != w.hr || s.SpO2 != w.spo2 || s.Flags != w.flags || s.SmartPoint != w.smart ||
+			s.SpotCheck != w.spotCheck || s.CriticalBattery != w.criticalBatt {
+			t.Errorf("%s: Last() = %+v, want %+v", name, s, w)
+		}
+		wr := []vitals.Reading{
+			{Sensor: 3, Param: vitals.SpO2, Value: w.spo2, Flags: w.flags},
+			{Sensor: 3, Param: vitals.Pulse, Value: w.hr, Flags: w.flags},
+		}
+		if len(readings) != 2 || readings[0] != wr[0] || readings[1] != wr[1] {
+			t.Errorf("%s: readings %+v, want %+v", name, readings, wr)
+		}
+	}
+	d, r := newDec(t, DF8)
+	// DF8 locks on two well-formed frames: nothing comes out of the first
+	// alone; both come out when the second confirms the alignment.
+	d.Feed(v[order[0]])
+	if len(r.readings) != 0 {
+		t.Fatalf("a lone first frame was trusted: %+v", r.readings)
+	}
+	d.Feed(v[order[1]])
+	if len(r.readings) != 4 {
+		t.Fatalf("after two frames: %d readings, want 4", len(r.readings))
+	}
+	if w := wants[order[0]]; r.readings[0].Value != w.spo2 || r.readings[1].Value != w.hr {
+		t.Errorf("%s: readings %+v", order[0], r.readings[:2])
+	}
+	check(order[1], d, r.readings[2:])
+	for _, name := range order[2:] {
+		r.readings = nil
+		d.Feed(v[name])
+		check(name, d, r.readings)
+	}
+	if d.Frames() != uint64(len(order)) || d.Garbled() != 0 {
+		t.Errorf("frames %d garbled %d, want %d and 0", d.Frames(), d.Garbled(), len(order))
+	}
+}
+
+// capturePackets gives n copies of the real DF2 packet (25 frames each).
+func capturePackets(t testing.TB, n int) []byte {
+	v, _ := loadVectors(t, "df2_mattjlewis_packet.hex")
+	packet := v[""][:125]
+	return bytes.Repeat(packet, n)
+}
+
+// TestDF2Resync covers the ways a stream goes wrong. Every case must yield
+// only the capture's true values (74, 96), resume after the fault, and count
+// what it lost.
+func TestDF2Resync(t *testing.T) {
+	clean := capturePackets(t, 4) // 100 frames
+	frame := func(packet, idx int) int { return (packet*25 + idx) * 5 }
+	for _, tc := range []struct {
+		name        string
+		mangle      func([]byte) []byte
+		frames      uint64 // frames that pass
+		garbled     uint64
+		readings    int // of the clean stream's 8
+		lastReading int // the packet whose values must be the last ones emitted
+	}{
+		{"clean", func(b []byte) []byte { return b }, 100, 0, 8, 3},
+		{"garbage before", func(b []byte) []byte {
+			return append([]byte{0x01, 0x81, 0x00, 0xff, 0x13, 0x01, 0x01, 0x80}, b...)
+		}, 100, 2, 8, 3},
+		{"corrupted checksum in frame 5 of packet 1", func(b []byte) []byte {
+			b[frame(1, 5)+4] ^= 0x40
+			return b
+		}, 100 - 20, 20, 8, 3}, // the rest of packet 1 is skipped until the next SYNC
+		{"bit7 cleared in frame 1 of packet 2", func(b []byte) []byte {
+			b[frame(2, 1)+1] &^= 0x80
+			b[frame(2, 1)+4] -= 0x80 // keep the checksum right: only bit 7 is wrong
+			return b
+		}, 100 - 24, 24, 6, 3}, // packet 2 loses HR and SpO2
+		{"truncated frame 3 of packet 0", func(b []byte) []byte {
+			at := frame(0, 3)
+			return append(b[:at+2:at+2], b[at+5:]...)
+		}, 100 - 22, 22, 8, 3},
+		{"lead byte wrong in the SpO2 frame of packet 3", func(b []byte) []byte {
+			b[frame(3, 2)] = 0x02
+			b[frame(3, 2)+4]++
+			return b
+		}, 100 - 23, 23, 7, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.mangle(append([]byte(nil), clean...))
+			for _, chunk := range []int{1, 3, 7, 64, len(in)} {
+				d, r := newDec(t, DF2)
+				for i := 0; i < len(in); i += chunk {
+					d.Feed(in[i:min(i+chunk, len(in))])
+				}
+				for _, x := range r.readings {
+					if (x.Param == vitals.Pulse && x.Value != 74) || (x.Param == vitals.SpO2 && x.Value != 96) || x.Flags != 0 {
+						t.Errorf("chunk %d: bogus reading %+v", chunk, x)
+					}
+				}
+				if len(r.readings) != tc.readings {
+					t.Errorf("chunk %d: %d readings, want %d", chunk, len(r.readings), tc.readings)
+				}
+				if d.Frames() != tc.frames || d.Garbled() != tc.garbled {
+					t.Errorf("chunk %d: frames %d garbled %d, want %d and %d",
+						chunk, d.Frames(), d.Garbled(), tc.frames, tc.garbled)
+				}
+				if got := d.Frames()*5 + d.skipped + uint64(d.n); got != uint64(len(in)) {
+					t.Errorf("chunk %d: accounting %d bytes of %d", chunk, got, len(in))
+				}
+			}
+		})
+	}
+}
+
+// TestDF2MissingSyncAndEarlySync: a packet longer than 25 frames loses its
+// place (no values until the next SYNC); a SYNC before frame 25 (frames lost
+// without a framing error, as Pufferfish's "missed data" case) restarts the
+// packet.
+func TestDF2MissingSyncAndEarlySync(t *testing.T) {
+	v, _ := loadVectors(t, "df2_mattjlewis_packet.hex")
+	packet := v[""][:125]
+	noSync := append([]byte(nil), packet[:5]...)
+	noSync[1] &^= stSync
+	noSync[4] -= stSync
+
+	d, r := newDec(t, DF2)
+	d.Feed(packet)
+	d.Feed(noSync)       // frame "25": no SYNC where one is due
+	d.Feed(packet[5:15]) // would be HR and SpO2 if the index were guessed
+	if len(r.readings) != 2 {
+		t.Errorf("values decoded without a known packet position: %+v", r.readings)
+	}
+	if d.Frames() != 28 || d.Garbled() != 0 {
+		t.Errorf("frames %d garbled %d; well-formed frames without a place still count as good", d.Frames(), d.Garbled())
+	}
+	d.Feed(packet)
+	if len(r.readings) != 4 {
+		t.Errorf("no values after the next SYNC: %+v", r.readings)
+	}
+
+	// Early SYNC: 23 frames, then a new packet.
+	d, r = newDec(t, DF2)
+	d.Feed(packet[:23*5])
+	d.Feed(packet)
+	if len(r.readings) != 4 || d.Garbled() != 0 || d.Frames() != 48 {
+		t.Errorf("early SYNC: readings %+v frames %d garbled %d", r.readings, d.Frames(), d.Garbled())
+	}
+}
+
+func TestMissingValues(t *testing.T) {
+	for _, f := range []Format{DF2, DF7, DF8} {
+		t.Run(f.String(), func(t *testing.T) {
+			e, _ := NewEncoder(f)
+			d, r := newDec(t, f)
+			s := Steady(vitals.NoValue, vitals.NoValue) // sent as 127 and 511
+			var b []byte
+			for i := 0; i < 2; i++ {
+				b = e.AppendPacket(b, &s)
+			}
+			if f == DF8 {
+				if b[1] != 0x7f || b[2] != 127 || b[0]&3 != 3 {
+					t.Fatalf("DF8 frame % x does not carry 127/511", b[:4])
+				}
+			} else if b[2*5+3] != 127 || b[3] != 3 || b[5+3] != 0x7f {
+				t.Fatalf("frames % x do not carry 127/511", b[:15])
+			}
+			d.Feed(b)
+			if len(r.readings) == 0 {
+				t.Fatal("no readings")
+			}
+			for _, x := range r.readings {
+				if x.Value != vitals.NoValue || x.Valid() {
+					t.Errorf("reading %+v, want NoValue", x)
+				}
+			}
+		})
+	}
+	// SpO2 bytes 101..126 cannot be a saturation.
+	if spo2Value(101) != vitals.NoValue || spo2Value(126) != vitals.NoValue || spo2Value(100) != 100 || spo2Value(0) != 0 {
+		t.Error("spo2Value range")
+	}
+	if hrValue(3, 0x7f) != vitals.NoValue || hrValue(3, 0x7e) != 510 || hrValue(0, 0) != 0 {
+		t.Error("hrValue range")
+	}
+}
+
+// TestDF8Garbage: DF8 has no checksum; bit-7 noise must not decode as values,
+// and the decoder must need two good frames to trust alignment.
+func TestDF8Garbage(t *testing.T) {
+	e, _ := NewEncoder(DF8)
+	s := Steady(95, 80)
+	var good []byte
+	for i := 0; i < 4; i++ {
+		good = e.Append(good, &s)
+	}
+	d, r := newDec(t, DF8)
+	d.Feed(good[:8])
+	d.Feed([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x80}) // noise, then a lone status-like byte
+	d.Feed(good[8:])
+	for _, x := range r.readings {
+		if (x.Param == vitals.SpO2 && x.Value != 95) || (x.Param == vitals.Pulse && x.Value != 80) {
+			t.Errorf("bogus %+v", x)
+		}
+	}
+	if d.Garbled() == 0 {
+		t.Error("noise not counted")
+	}
+	// One lone frame after noise is not trusted; the second confirms it.
+	before := len(r.readings)
+	d.Feed([]byte{0x12})
+	d.Feed(good[:4])
+	if len(r.readings) != before {
+		t.Errorf("a single DF8 frame after noise was trusted")
+	}
+	d.Feed(good[4:8])
+	if len(r.readings) != before+4 {
+		t.Errorf("two frames after noise: %d new readings, want 4", len(r.readings)-before)
+	}
+}
+
+func TestResetCountsCutFrame(t *testing.T) {
+	d, r := newDec(t, DF2)
+	in := capturePackets(t, 1)
+	d.Feed(in[:13]) // two frames and three bytes of the SpO2 frame
+	d.Reset()
+	if d.Garbled() != 1 || d.Frames() != 2 {
+		t.Errorf("after Reset: frames %d garbled %d, want 2 and 1", d.Frames(), d.Garbled())
+	}
+	if s := d.Last(); s.HR != vitals.NoValue || s.Flags != 0 {
+		t.Errorf("Reset kept state %+v", s)
+	}
+	d.Feed(in[13:]) // the rest of the old stream: no SYNC in it, so nothing
+	d.Feed(in)
+	if d.Frames() != 27 || len(r.readings) != 3 {
+		t.Errorf("after Reset and a new packet: frames %d readings %+v", d.Frames(), r.readings)
+	}
+}
+
+func TestNewDecoderRejectsFormat(t *testing.T) {
+	for _, f := range []Format{0, 1, 3, 13} {
+		if _, err := NewDecoder(f, 0, nil); err == nil {
+			t.Errorf("NewDecoder(%d) succeeded", f)
+		}
+		if _, err := NewEncoder(f); err == nil {
+			t.Errorf("NewEncoder(%d) succeeded", f)
+		}
+	}
+}
+
+func TestDecoderAllocs(t *testing.T) {
+	for _, f := range []Format{DF2, DF7, DF8} {
+		e, _ := NewEncoder(f)
+		s := Steady(97, 72)
+		s.Flags = vitals.Artifact
+		var in []byte
+		for i := 0; i < 20; i++ {
+			in = e.AppendPacket(in, &s)
+			in = append(in, 0x01, 0x81, 0xff, 0x00, 0x7f, 0x80) // noise between packets
+		}
+		d, _ := NewDecoder(f, 0, func(vitals.Reading) {})
+		if a := testing.AllocsPerRun(50, func() { d.Feed(in); d.Reset() }); a != 0 {
+			t.Errorf("%v: %v allocations per Feed, want 0", f, a)
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package nonin
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chairside/chairside/monitor/vitals"
+)
+
+// fuzzFormats maps the first input byte to a format.
+var fuzzFormats = [3]Format{DF2, DF7, DF8}
+
+// FuzzDecoder feeds arbitrary bytes to a decoder (the first byte chooses the
+// format, the second the chunk size) and checks what must hold for any input:
+// no panic; every reading in range, with known flags and the configured
+// sensor; the same readings and counts whatever the chunking; every byte
+// accounted for (frames*L + skipped + buffered = fed); garbled between
+// ceil(skipped/L) and skipped; the buffer within its fixed bound.
+func FuzzDecoder(f *testing.F) {
+	for _, name := range []string{"df2_mattjlewis_packet.hex", "df2_pufferfish_packet.hex", "df2_pufferfish_frames.txt"} {
+		v, order := loadVectors(f, name)
+		for _, k := range order {
+			f.Add(append([]byte{0, 5}, v[k]...))
+		}
+	}
+	v, order := loadVectors(f, "df7_spec.hex")
+	for _, k := range order {
+		f.Add(append([]byte{1, 7}, v[k]...))
+	}
+	v, order = loadVectors(f, "df8_spec.txt")
+	var df8 []byte
+	for _, k := range order {
+		df8 = append(df8, v[k]...)
+	}
+	f.Add(append([]byte{2, 3}, df8...))
+	f.Add([]byte{0, 1, 0x01, 0x81, 0x01, 0x81, 0x01, 0x00, 0x83})
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 2 {
+			return
+		}
+		format := fuzzFormats[int(data[0])%len(fuzzFormats)]
+		chunk := int(data[1])%16 + 1
+		in := data[2:]
+
+		whole, wr := decodeChunks(t, format, in, len(in)+1)
+		split, sr := decodeChunks(t, format, in, chunk)
+
+		L := uint64(format.frameLen())
+		for _, d := range []*Decoder{whole, split} {
+			if d.n < 0 || d.n > d.need || d.need > len(d.buf) {
+				t.Fatalf("buffer %d of %d (cap %d)", d.n, d.need, len(d.buf))
+			}
+			if got := d.frames*L + d.skipped + uint64(d.n); got != uint64(len(in)) {
+				t.Fatalf("accounted %d bytes of %d (frames %d skipped %d buffered %d)",
+					got, len(in), d.frames, d.skipped, d.n)
+			}
+			if d.garbled < (d.skipped+L-1)/L || d.garbled > d.skipped {
+				t.Fatalf("garbled %d for %d skipped bytes", d.garbled, d.skipped)
+			}
+		}
+		if whole.frames != split.frames || whole.garbled != split.garbled || whole.Last() != split.Last() {
+			t.Fatalf("chunking changed the result: %d/%d vs %d/%d", whole.frames, whole.garbled, split.frames, split.garbled)
+		}
+		if len(wr) != len(sr) {
+			t.Fatalf("chunking changed the readings: %d vs %d", len(wr), len(sr))
+		}
+		for i, r := range wr {
+			if r != sr[i] {
+				t.Fatalf("reading %d: %+v vs %+v", i, r, sr[i])
+			}
+			checkReading(t, r)
+		}
+		// Every two readings come from at least one frame.
+		if uint64(len(wr)) > 2*whole.frames {
+			t.Fatalf("%d readings from %d frames", len(wr), whole.frames)
+		}
+	})
+}
+
+func decodeChunks(t *testing.T, f Format, in []byte, chunk int) (*Decoder, []vitals.Reading) {
+	var out []vitals.Reading
+	d, err := NewDecoder(f, 7, func(r vitals.Reading) { out = append(out, r) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(in); i += chunk {
+		d.Feed(in[i:min(i+chunk, len(in))])
+	}
+	return d, out
+}
+
+func checkReading(t *testing.T, r vitals.Reading) {
+	t.Helper()
+	if r.Sensor != 7 {
+		t.Fatalf("sensor %d", r.Sensor)
+	}
+	if r.Flags&^knownFlags != 0 {
+		t.Fatalf("unknown flags %v", r.Flags)
+	}
+	switch r.Param {
+	case vitals.SpO2:
+		if r.Value != vitals.NoValue && (r.Value < 0 || r.Value > 100) {
+			t.Fatalf("SpO2 %d", r.Value)
+		}
+	case vitals.Pulse:
+		if r.Value != vitals.NoValue && (r.Value < 0 || r.Value > 510) {
+			t.Fatalf("pulse %d", r.Value)
+		}
+	default:
+		t.Fatalf("param %v", r.Param)
+	}
+}
+
+// TestFuzzCorpusPresent keeps the checked-in seed corpus from silently
+// disappearing: `go test` runs every file in it as a FuzzDecoder case.
+func TestFuzzCorpusPresent(t *testing.T) {
+	files, err := os.ReadDir(filepath.Join("testdata", "fuzz", "FuzzDecoder"))
+	if err != nil || len(files) < 5 {
+		t.Fatalf("seed corpus: %d files, %v", len(files), err)
+	}
+}

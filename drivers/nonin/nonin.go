@@ -1,0 +1,139 @@
+package nonin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/chairside/chairside/drivers"
+	"github.com/chairside/chairside/drivers/serialport"
+	"go.bug.st/serial"
+)
+
+// Opts configures the driver.
+type Opts struct {
+	Port   string // serial device, e.g. /dev/serial/by-id/usb-...; a symlink is resolved on every (re)open
+	Format Format // data format the device is set to: 2, 7 or 8
+	Sensor int    // index of the sensor in the configuration, put into every Reading and Status
+
+	// StatusEvery is how often a vitals.Status is sent while the port is
+	// open; 0 means one second.
+	StatusEvery time.Duration
+	// ReadTimeout and MinBackoff tune the port (see serialport.Config); 0
+	// means its defaults (100ms each).
+	ReadTimeout time.Duration
+	MinBackoff  time.Duration
+	// MaxBackoff caps the wait between reopen attempts; 0 means one second
+	// (not serialport's 5s): it is also the longest a replugged oximeter can
+	// wait to be noticed, and a failed open of a missing device costs
+	// nothing.
+	MaxBackoff time.Duration
+}
+
+// DefaultOpts are the usual settings: DF2, status once a second. Port must
+// still be set. New does not read this variable; it is a starting point to
+// copy.
+var DefaultOpts = Opts{Format: DF2, StatusEvery: time.Second}
+
+// defaultMaxBackoff bounds how late a replugged device is noticed.
+const defaultMaxBackoff = time.Second
+
+// Line settings of every Nonin serial format (sensors.md §1).
+var lineMode = serial.Mode{BaudRate: 9600, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit}
+
+// Dev is a Nonin oximeter on a serial port. Run owns the port: it reads,
+// decodes, sends each value to the sink as its frame arrives and the frame
+// counts once a second, and reopens the port after an unplug.
+type Dev struct {
+	opts    Opts
+	sink    drivers.Sink
+	log     *slog.Logger
+	dec     *Decoder
+	buf     [256]byte // 256 bytes is 0.27 s of DF2 at 9600 baud
+	running atomic.Bool
+}
+
+// New checks opts and returns a driver that sends what it decodes to sink.
+// A nil logger discards logs.
+func New(opts *Opts, sink drivers.Sink, logger *slog.Logger) (*Dev, error) {
+	if opts == nil {
+		return nil, errors.New("nonin: Opts is nil")
+	}
+	o := *opts
+	switch {
+	case o.Port == "":
+		return nil, errors.New("nonin: Opts.Port is empty")
+	case !o.Format.valid():
+		return nil, fmt.Errorf("nonin: Opts.Format %d is not supported (want 2, 7 or 8)", int(o.Format))
+	case o.Sensor < 0:
+		return nil, fmt.Errorf("nonin: Opts.Sensor %d is negative", o.Sensor)
+	case o.StatusEvery < 0:
+		return nil, fmt.Errorf("nonin: Opts.StatusEvery %v is negative", o.StatusEvery)
+	case o.ReadTimeout < 0, o.MinBackoff < 0, o.MaxBackoff < 0:
+		return nil, fmt.Errorf("nonin: Opts.ReadTimeout/MinBackoff/MaxBackoff negative (%v, %v, %v)",
+			o.ReadTimeout, o.MinBackoff, o.MaxBackoff)
+	case sink == nil:
+		return nil, errors.New("nonin: sink is nil")
+	}
+	if o.StatusEvery == 0 {
+		o.StatusEvery = time.Second
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = max(defaultMaxBackoff, o.MinBackoff)
+	}
+	if o.MinBackoff > o.MaxBackoff {
+		return nil, fmt.Errorf("nonin: Opts.MinBackoff %v is above Opts.MaxBackoff %v", o.MinBackoff, o.MaxBackoff)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Dev{opts: o, sink: sink, log: logger.With("driver", "nonin", "sensor", o.Sensor)}
+	dec, err := NewDecoder(o.Format, o.Sensor, sink.Reading)
+	if err != nil {
+		return nil, err
+	}
+	d.dec = dec
+	return d, nil
+}
+
+// Run reads the device until ctx is done, then returns nil. It returns an
+// error only when it cannot start (a second Run on the same Dev, a port
+// configuration serialport rejects); unplugs and I/O errors are retried.
+func (d *Dev) Run(ctx context.Context) error {
+	if !d.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("%s: Run is already running", d)
+	}
+	defer d.running.Store(false)
+	cfg := serialport.Config{
+		Path:        d.opts.Port,
+		Mode:        lineMode,
+		ReadTimeout: d.opts.ReadTimeout,
+		MinBackoff:  d.opts.MinBackoff,
+		MaxBackoff:  d.opts.MaxBackoff,
+		Logger:      d.log,
+	}
+	if err := serialport.Run(ctx, cfg, d.session); err != nil {
+		return fmt.Errorf("nonin: %w", err)
+	}
+	return nil
+}
+
+// session reads one opened port until it fails or ctx is done.
+func (d *Dev) session(ctx context.Context, p *serialport.Port) error {
+	d.dec.Reset() // a frame cut off by the last unplug is not continued on the new port
+	err := serialport.Pump(ctx, p, d.buf[:], d.dec.Feed, d.opts.StatusEvery, d.sendStatus)
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("nonin: %s: %w", p, err)
+	}
+	return nil
+}
+
+func (d *Dev) sendStatus() { d.sink.Status(d.dec.Status()) }
+
+// String names the driver, its format and its port.
+func (d *Dev) String() string {
+	return fmt.Sprintf("nonin(%s, sensor %d, %s)", d.opts.Format, d.opts.Sensor, d.opts.Port)
+}

@@ -1,0 +1,212 @@
+package nonin
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chairside/chairside/drivers/serialport/serialtest"
+	"github.com/chairside/chairside/monitor/vitals"
+)
+
+func TestNewValidates(t *testing.T) {
+	ok := Opts{Port: "/dev/ttyUSB0", Format: DF2}
+	with := func(edit func(*Opts)) *Opts { o := ok; edit(&o); return &o }
+	for _, tc := range []struct {
+		name string
+		opts *Opts
+		sink bool
+		want string // a word the error must contain: the bad field
+	}{
+		{"nil opts", nil, true, "Opts"},
+		{"no port", with(func(o *Opts) { o.Port = "" }), true, "Opts.Port"},
+		{"format 0", with(func(o *Opts) { o.Format = 0 }), true, "Opts.Format"},
+		{"format 13", with(func(o *Opts) { o.Format = 13 }), true, "Opts.Format"},
+		{"negative sensor", with(func(o *Opts) { o.Sensor = -1 }), true, "Opts.Sensor"},
+		{"negative status period", with(func(o *Opts) { o.StatusEvery = -time.Second }), true, "Opts.StatusEvery"},
+		{"negative backoff", with(func(o *Opts) { o.MinBackoff = -1 }), true, "MinBackoff"},
+		{"min above max", with(func(o *Opts) { o.MinBackoff, o.MaxBackoff = time.Second, time.Millisecond }), true, "MinBackoff"},
+		{"nil sink", &ok, false, "sink"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s *sink
+			if tc.sink {
+				s = newSink()
+			}
+			var d *Dev
+			var err error
+			if s == nil {
+				d, err = New(tc.opts, nil, nil)
+			} else {
+				d, err = New(tc.opts, s, nil)
+			}
+			if err == nil || d != nil {
+				t.Fatalf("New = %v, %v; want an error", d, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "nonin: ") {
+				t.Errorf("error %q does not name %q", err, tc.want)
+			}
+		})
+	}
+	d, err := New(&Opts{Port: "/dev/ttyUSB0", Format: DF7, Sensor: 1}, newSink(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := d.String(), "nonin(DF7, sensor 1, /dev/ttyUSB0)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if d.opts.MaxBackoff != time.Second || d.opts.StatusEvery != time.Second {
+		t.Errorf("defaults: %+v", d.opts)
+	}
+}
+
+// waitSink waits until cond holds for what the sink has received.
+func waitSink(t *testing.T, s *sink, what string, cond func([]vitals.Reading, []vitals.Status) bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		if cond(s.snapshot()) {
+			return
+		}
+		select {
+		case <-s.notify:
+		case <-deadline:
+			r, st := s.snapshot()
+			t.Fatalf("timed out waiting for %s (%d readings, last status %+v)", what, len(r), lastStatus(st))
+		}
+	}
+}
+
+func lastStatus(st []vitals.Status) vitals.Status {
+	if len(st) == 0 {
+		return vitals.Status{}
+	}
+	return st[len(st)-1]
+}
+
+func hasReading(want vitals.Reading, from int) func([]vitals.Reading, []vitals.Status) bool {
+	return func(rs []vitals.Reading, _ []vitals.Status) bool {
+		for _, r := range rs[min(from, len(rs)):] {
+			if r == want {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// runDevice runs dev on a pty master until the returned stop is called.
+func runDevice(t *testing.T, dev *Device, pt *serialtest.PTY) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dev.Run(ctx, pt.Master) }()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestHardwareInTheLoop: a simulated oximeter on a pseudo-terminal, the
+// driver on the slave through a by-id style symlink, as on the Pi. Readings
+// must be exactly the device's values; an unplug and a replug (a new pty
+// behind the same link) must resume them; a garbage burst must raise the
+// garbled count and never produce a value the device did not send.
+func TestHardwareInTheLoop(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "usb-Nonin_Medical_OEM_III-if00-port0")
+	pt1 := serialtest.New(t)
+	serialtest.Link(t, link, pt1.Name)
+
+	snk := newSink()
+	drv, err := New(&Opts{
+		Port: link, Format: DF2, Sensor: 2, StatusEvery: 20 * time.Millisecond,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+	}, snk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- drv.Run(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-runDone:
+			if err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Errorf("Run did not return within 2s of cancel")
+		}
+	}()
+	// Device 1 at 4x the real rate, to keep the test short.
+	fast := time.NewTicker(3 * time.Millisecond)
+	defer fast.Stop()
+	dev1, _ := NewDevice(DeviceOpts{Format: DF2, Ticks: fast.C, Seed: 1}, Steady(97, 72))
+	stop1 := runDevice(t, dev1, pt1)
+
+	waitSink(t, snk, "SpO2 97", hasReading(vitals.Reading{Sensor: 2, Param: vitals.SpO2, Value: 97}, 0))
+	waitSink(t, snk, "pulse 72", hasReading(vitals.Reading{Sensor: 2, Param: vitals.Pulse, Value: 72}, 0))
+	if err := drv.Run(ctx); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Errorf("a second concurrent Run = %v, want an error", err)
+	}
+
+	// A desaturation with poor perfusion.
+	low := Steady(88, 110)
+	low.Flags = vitals.LowPerfusion
+	dev1.Set(low)
+	waitSink(t, snk, "SpO2 88 low perfusion", hasReading(vitals.Reading{Sensor: 2, Param: vitals.SpO2, Value: 88, Flags: vitals.LowPerfusion}, 0))
+
+	// Garbage burst.
+	_, st := snk.snapshot()
+	g0 := lastStatus(st).Garbled
+	dev1.Garbage(500)
+	rs, _ := snk.snapshot()
+	waitSink(t, snk, "garbled count to rise by 100", func(_ []vitals.Reading, st []vitals.Status) bool {
+		return lastStatus(st).Garbled >= g0+100
+	})
+	waitSink(t, snk, "values after the burst", hasReading(vitals.Reading{Sensor: 2, Param: vitals.SpO2, Value: 88, Flags: vitals.LowPerfusion}, len(rs)))
+
+	// Unplug: the device stops and its pty disappears.
+	stop1()
+	pt1.Unplug()
+	rs, _ = snk.snapshot()
+
+	// Replug: a new pty behind the same link, with another state.
+	pt2 := serialtest.New(t)
+	dev2, _ := NewDevice(DeviceOpts{Format: DF2, Ticks: fast.C}, Steady(93, 80))
+	runDevice(t, dev2, pt2)
+	t0 := time.Now()
+	serialtest.Link(t, link, pt2.Name)
+	waitSink(t, snk, "SpO2 93 after replug", hasReading(vitals.Reading{Sensor: 2, Param: vitals.SpO2, Value: 93}, len(rs)))
+	t.Logf("replug to first reading: %v", time.Since(t0))
+
+	// Everything the sink got: only the values the devices sent, counts that
+	// only grow, the configured sensor.
+	rs, st = snk.snapshot()
+	allowed := map[vitals.Param]map[int16]bool{
+		vitals.SpO2:  {97: true, 88: true, 93: true},
+		vitals.Pulse: {72: true, 110: true, 80: true},
+	}
+	for _, r := range rs {
+		if r.Sensor != 2 || !allowed[r.Param][r.Value] || r.Flags&^vitals.LowPerfusion != 0 {
+			t.Errorf("reading the devices never sent: %+v", r)
+		}
+	}
+	for i := 1; i < len(st); i++ {
+		if st[i].Sensor != 2 || st[i].Frames < st[i-1].Frames || st[i].Garbled < st[i-1].Garbled {
+			t.Fatalf("status %d went back: %+v after %+v", i, st[i], st[i-1])
+		}
+	}
+	// Never more good frames than the devices sent; and some were counted.
+	if last, sent := lastStatus(st), dev1.Frames()+dev2.Frames(); last.Frames > sent || last.Frames < 10 {
+		t.Errorf("%d good frames counted, devices sent %d", last.Frames, sent)
+	}
+}

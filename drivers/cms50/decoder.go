@@ -1,0 +1,164 @@
+package cms50
+
+import "fmt"
+
+// Stats are a Decoder's running counts since it was made. They only grow.
+//
+// Every byte fed is, at any moment, in exactly one place:
+//
+//	Bytes = (bytes of the packets returned) + Skipped + Pending()
+type Stats struct {
+	Bytes   uint64 // bytes fed
+	Frames  uint64 // packets that passed framing, of any type
+	Live    uint64 // live packets among Frames (each gives two readings)
+	Skipped uint64 // bytes discarded: noise, or packets that failed framing
+	// Garbled counts the discarded bytes as frames: each run of discarded
+	// bytes between two good packets counts ceil(run / PacketLen) (9 for
+	// Live9, 5 for Legacy). One corrupted packet thus counts 1, however early
+	// it broke, and a 100-byte burst of noise counts 12 in Live9, not 100
+	// and not 1. It rises with the first discarded byte of each new frame's
+	// worth, so it is current without waiting for the next good packet.
+	Garbled uint64
+}
+
+// Decoder is a streaming decoder for one protocol. Feed it bytes in chunks
+// of any size, as they come off the port; it returns each packet as soon as
+// its last byte arrives, so a value reaches the engine one byte time after
+// the device sent it. It keeps at most one partial packet between calls and
+// allocates nothing. The zero Decoder is not usable: call NewDecoder.
+//
+// A Decoder is not safe for concurrent use.
+type Decoder struct {
+	proto Protocol
+	unit  uint64         // PacketLen, the unit of Garbled
+	buf   [live9Len]byte // the partial packet
+	n     int            // bytes in buf
+	want  int            // length of the packet in buf
+	run   uint64         // bytes discarded since the last good packet
+	pkt   Packet         // the packet the last byte completed
+	stats Stats
+}
+
+// NewDecoder returns a Decoder for p.
+func NewDecoder(p Protocol) (*Decoder, error) {
+	if !p.Valid() {
+		return nil, fmt.Errorf("cms50: NewDecoder: %v is not Live9 or Legacy", p)
+	}
+	return &Decoder{proto: p, unit: uint64(p.PacketLen())}, nil
+}
+
+// Protocol gives the protocol d decodes.
+func (d *Decoder) Protocol() Protocol { return d.proto }
+
+// Stats gives the running counts.
+func (d *Decoder) Stats() Stats { return d.stats }
+
+// Pending gives the number of bytes of a partial packet held for the next Feed.
+func (d *Decoder) Pending() int { return d.n }
+
+// Next consumes bytes from b until one packet completes or b is exhausted.
+// It returns how many bytes it consumed and, when ok, the packet. Call it in
+// a loop:
+//
+//	for len(b) > 0 {
+//		n, pkt, ok := d.Next(b)
+//		b = b[n:]
+//		if ok { ... }
+//	}
+//
+// No input makes it fail or panic: bytes that do not frame are discarded and
+// counted (see Stats).
+func (d *Decoder) Next(b []byte) (n int, p Packet, ok bool) {
+	for n < len(b) {
+		c := b[n]
+		n++
+		d.stats.Bytes++
+		if d.proto == Legacy {
+			ok = d.legacyByte(c)
+		} else {
+			ok = d.live9Byte(c)
+		}
+		if ok {
+			d.stats.Frames++
+			if d.pkt.Live() {
+				d.stats.Live++
+			}
+			d.run = 0
+			return n, d.pkt, true
+		}
+	}
+	return n, Packet{}, false
+}
+
+// Flush discards a partial packet, counting its bytes as garbled: call it
+// when the port closes, since a packet cut by an unplug will never complete.
+// It reports whether there was one.
+func (d *Decoder) Flush() bool {
+	if d.n == 0 {
+		return false
+	}
+	d.discard(d.n)
+	d.n = 0
+	return true
+}
+
+// discard counts k bytes as skipped and as part of the current garbled run.
+func (d *Decoder) discard(k int) {
+	for range k {
+		if d.run%d.unit == 0 {
+			d.stats.Garbled++
+		}
+		d.run++
+		d.stats.Skipped++
+	}
+}
+
+// live9Byte adds one byte to the Live9 state machine. A byte with bit 7
+// clear can only be a type, so when one arrives inside a packet the packet is
+// broken and that byte starts the next one; no byte ever needs a second look.
+func (d *Decoder) live9Byte(c byte) bool {
+	if d.n > 0 && c&0x80 == 0 {
+		d.discard(d.n)
+		d.n = 0
+	}
+	if d.n == 0 {
+		d.want = live9Start(c)
+		if d.want == 0 {
+			d.discard(1)
+			return false
+		}
+	}
+	d.buf[d.n] = c
+	d.n++
+	if d.n < d.want {
+		return false
+	}
+	d.n = 0
+	ok := decodeLive9(&d.pkt, d.buf[:d.want])
+	if !ok {
+		d.discard(d.want)
+	}
+	return ok
+}
+
+// legacyByte adds one byte to the legacy state machine: a byte with bit 7 set
+// starts a packet, wherever it comes.
+func (d *Decoder) legacyByte(c byte) bool {
+	if c&legacySync != 0 {
+		if d.n > 0 {
+			d.discard(d.n)
+		}
+		d.n = 0
+	} else if d.n == 0 {
+		d.discard(1)
+		return false
+	}
+	d.buf[d.n] = c
+	d.n++
+	if d.n < legacyLen {
+		return false
+	}
+	d.n = 0
+	decodeLegacy(&d.pkt, d.buf[:legacyLen])
+	return true
+}

@@ -310,8 +310,7 @@ func (p audioPause) active(now time.Time) bool { return !p.Until.IsZero() && now
 
 // formatDuration prints a duration the way nurses read it: "2m", "90s", "1h5m".
 func formatDuration(d time.Duration) string {
-	d = d.Round(time.Second)
-	h, m, s := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	h, m, s := hms(d)
 	out := ""
 	if h > 0 {
 		out += fmt.Sprintf("%dh", h)
@@ -336,4 +335,10 @@ func nextAfter(from, now time.Time, every time.Duration) time.Time {
 	}
 	n := now.Sub(from)/every + 1
 	return from.Add(n * every)
+}
+
+// hms splits a duration, rounded to the second, into hours, minutes, seconds.
+func hms(d time.Duration) (h, m, s int) {
+	d = d.Round(time.Second)
+	return int(d / time.Hour), int(d % time.Hour / time.Minute), int(d % time.Minute / time.Second)
 }

@@ -326,8 +326,7 @@ func (e *Engine) summary() wire.Summary {
 
 // isoDuration writes an ISO 8601 duration to the second: "PT41M", "PT1H0M5S".
 func isoDuration(d time.Duration) string {
-	d = d.Round(time.Second)
-	h, m, sec := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	h, m, sec := hms(d)
 	out := "PT"
 	if h > 0 {
 		out += fmt.Sprintf("%dH", h)

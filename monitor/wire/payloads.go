@@ -182,3 +182,25 @@ type Reply struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
 }
+
+// Stamped is a record-stream payload: the store stamps its record fields when
+// it commits it.
+type Stamped interface {
+	SetRecord(Record)
+	GetRecord() Record
+}
+
+// SetRecord sets the record fields (promoted to every record payload).
+func (r *Record) SetRecord(x Record) { *r = x }
+
+// GetRecord gives the record fields.
+func (r *Record) GetRecord() Record { return *r }
+
+var (
+	_ Stamped = (*Vital)(nil)
+	_ Stamped = (*NIBP)(nil)
+	_ Stamped = (*Alarm)(nil)
+	_ Stamped = (*Session)(nil)
+	_ Stamped = (*Summary)(nil)
+	_ Stamped = (*Gap)(nil)
+)

@@ -126,6 +126,7 @@ func BenchmarkReopen(b *testing.B) {
 		b.StopTimer()
 		time.Sleep(drv.opts.MaxBackoff + 100*time.Millisecond)
 		stop()
+		serialtest.Unlink(b, link) // as udev does; see serialtest
 		pt.Unplug()
 		rs, _ := snk.snapshot()
 		spo2 := int16(90 + i%5)

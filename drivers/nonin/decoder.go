@@ -11,34 +11,57 @@ import (
 // frame carrying it has arrived, not at the end of the 25-frame packet (in
 // DF2 that would add up to 320 ms to every alarm).
 //
-// Synchronisation (sensors.md §1.1, as Pufferfish does it). While hunting, a
-// window of frame length slides one byte at a time until it holds a frame
-// that is a packet start: for DF2 byte 1 = 0x01, STATUS with bit 7 and SYNC
-// set, checksum right; for DF7 the same without the lead byte. Once locked,
-// every frame must have the lead byte (DF2), STATUS bit 7 and a right
-// checksum, or the decoder hunts again starting one byte into the failed
-// frame. DF8 has no checksum and no sync bit, so a frame is well formed when
+// Synchronisation (sensors.md §1.1: Pufferfish's checks, but framing does
+// not wait for a SYNC frame; only values do). The decoder cuts the stream
+// into frames from left to right: where the next frame length of bytes is a
+// valid frame it takes them whole, otherwise it skips one byte and looks
+// again (hunting). A DF2 frame is valid when byte 1 is 0x01, STATUS has bit 7
+// set and the checksum is right; a DF7 frame the same without the lead byte. DF8 has no checksum and no sync bit, so a frame is well formed when
 // STATUS1 has bit 7 set, the other three bytes have it clear and the SpO2 is
-// 0..100 or 127; hunting needs two well-formed frames in a row (one second
-// apart) before it trusts the alignment, because a single garbage byte with
-// bit 7 set is enough to fake one.
+// 0..100 or 127; because a single garbage byte with bit 7 set is enough to
+// fake one, the decoder locks (trusts the alignment) only on two well-formed
+// frames in a row, one second apart. A well-formed DF8 frame whose successor
+// is not is a lone frame: it counts as a good frame but is not decoded. Once
+// locked, every frame must pass the same checks, or the decoder hunts again
+// from the failed frame's second byte.
 //
-// Packets (DF2/DF7). A locked frame with SYNC starts a packet at index 0;
-// FLOAT bytes are placed by index. If 25 frames pass without a SYNC, the
-// index is unknown and FLOAT bytes are ignored (no value is emitted) until
-// the next SYNC; those frames still count as good frames.
+// Packets (DF2/DF7). Values come only from frames whose index in the 25-frame
+// packet is known. A SYNC frame starts a packet at index 0 and each frame
+// after it, while the decoder stays locked, has the next index. Until the
+// first SYNC, after a framing error (which may have cost a frame or only some
+// bytes of one), after 25 frames without a SYNC and after Reset the index is
+// unknown: those frames are good frames, they set Pleth and the flag window,
+// but their FLOAT bytes are ignored and no value is emitted, for at most one
+// packet (1/3 s).
 //
-// Counting. Frames counts frames that passed the checks. Garbled counts bytes
-// skipped while hunting, in units of frames: each stretch of hunting (from
-// losing lock, or from the start, to the next lock) adds ceil(skipped bytes /
-// frame length). Because DF2/DF7 relock only on a SYNC frame, the well-formed
-// frames between a bad frame and the next packet start are skipped too: one
-// corrupted frame costs 1 to 25 garbled frames (the rest of its packet), a
-// garbage burst of n bytes about n/5 plus that, and opening the port in the
-// middle of a stream up to one packet. Garbled thus measures frames lost to
-// framing errors, not bad frames on the wire; on a noisy line it reads higher
-// than the raw error rate. For any input, Frames*L + skipped + buffered bytes
-// = bytes fed, and ceil(skipped/L) <= Garbled <= skipped.
+// Counting. Frames counts the frames that passed the checks, whether or not a
+// value came from them: a DF2/DF7 frame found while hunting counts even if it
+// is not a SYNC frame, and so does a lone DF8 frame. Every byte fed is in
+// exactly one of: a counted frame, the skipped bytes, the pending buffer
+// (Frames*L + skipped + buffered = bytes fed, L the frame length). Skipped
+// bytes come in runs, a run being the skipped bytes between two counted
+// frames; Reset also ends a run. Garbled counts frames that failed framing or
+// checksum, in units of L skipped bytes, per run:
+//
+//   - a run of r bytes adds ceil(r/L) garbled frames, counted as it grows (at
+//     its 1st, L+1st, 2L+1st ... byte);
+//   - except the first run after New or Reset, which adds floor(r/L) (at its
+//     Lth, 2Lth ... byte): up to L-1 bytes of it are the rest of a frame the
+//     device began before the port was opened, which is no error on the
+//     wire.
+//
+// So a corrupted or truncated frame in a clean stream adds exactly 1 (its at
+// most L bytes are one run, and the next frame is taken at once); a burst of
+// n garbage bytes between two frames adds ceil(n/L), and ceil(n/L)+1 if it
+// lands inside a frame (that frame's L bytes join the run); opening the port
+// anywhere in a clean stream adds 0, and so does a SYNC missing where one is
+// due; Reset adds the bytes of a frame cut off by the unplug to the current
+// run (1 garbled frame after a locked stream). The one way this departs from
+// a count of frames on the wire: garbage that happens to form a valid frame
+// (by chance one window in 2^17 for DF2, 2^9 for DF7, about 1 in 20 for DF8)
+// counts as a good frame and splits its run in two, so on a noisy DF8 line
+// Garbled reads somewhat low. Without a Reset, floor(skipped/L) <= Garbled
+// <= skipped.
 //
 // Flags. ARTF, OOT and the perfusion bits appear only on some frames (around
 // a pulse), and low battery only in frame 7, so the flags of a DF2/DF7 value
@@ -77,7 +100,8 @@ type Decoder struct {
 	last State
 
 	frames, garbled, skipped uint64
-	run                      uint64 // bytes skipped in the current hunt
+	run                      uint64 // bytes in the current run of skipped bytes
+	opening                  bool   // no frame counted since New or Reset: the run rounds down
 }
 
 // NewDecoder returns a decoder for format f whose readings carry sensor as
@@ -87,7 +111,7 @@ func NewDecoder(f Format, sensor int, emit func(vitals.Reading)) (*Decoder, erro
 	if !f.valid() {
 		return nil, fmt.Errorf("nonin: data format %d not supported (want 2, 7 or 8)", int(f))
 	}
-	d := &Decoder{format: f, sensor: sensor, emit: emit, flen: f.frameLen(), need: f.frameLen()}
+	d := &Decoder{format: f, sensor: sensor, emit: emit, flen: f.frameLen(), need: f.frameLen(), opening: true}
 	if f == DF8 {
 		d.need = 2 * d.flen
 	}
@@ -120,14 +144,22 @@ func (d *Decoder) Last() State {
 	return s
 }
 
-// Reset forgets the stream position, as after the port was reopened: pending
-// bytes of a cut-off frame are counted as skipped (garbled) and the decoder
-// hunts again. The counts are kept, since they only ever grow.
+// Reset forgets the stream position, as after the port was reopened: a lone
+// DF8 frame still waiting for its successor counts as a good frame, the other
+// pending bytes (a frame cut off by the unplug) are skipped into the current
+// run, which ends; the next run is an opening one again (see Decoder). The
+// counts are kept, since they only ever grow.
 func (d *Decoder) Reset() {
+	for d.n >= d.flen { // only while hunting DF8: otherwise n < flen here
+		if !d.lone() {
+			d.drop(1)
+			d.skip()
+		}
+	}
 	for ; d.n > 0; d.n-- {
 		d.skip()
 	}
-	d.run = 0
+	d.run, d.opening = 0, true
 	d.locked, d.aligned, d.idx = false, false, 0
 	d.win = [packetFrames]vitals.Flag{}
 	d.wpos = 0
@@ -160,7 +192,9 @@ func (d *Decoder) Feed(p []byte) {
 				d.n = 0
 				continue
 			}
-			d.locked = false // resync from the failed frame's second byte
+			// Resync from the failed frame's second byte; the packet
+			// index is lost with the frame.
+			d.locked, d.aligned = false, false
 		}
 		d.hunt()
 	}
@@ -171,30 +205,56 @@ func (d *Decoder) hunt() {
 	for d.n >= d.need {
 		if d.lockOK(d.buf[:d.need]) {
 			d.locked = true
-			d.run = 0
+			d.endRun()
 			for i := 0; i < d.need; i += d.flen {
 				d.frame(d.buf[i : i+d.flen])
 			}
 			d.n = 0
 			return
 		}
-		copy(d.buf[:], d.buf[1:d.n])
-		d.n--
-		d.skip()
+		if !d.lone() {
+			d.drop(1)
+			d.skip()
+		}
 	}
 }
 
-// skip counts one byte dropped while hunting: the first byte of every frame
-// length of a hunt adds a garbled frame.
+// lone takes a lone well-formed DF8 frame at the start of the buffer: a good
+// frame, counted but not decoded, since nothing confirms its alignment. It
+// reports whether there was one. (DF2/DF7 lock on any valid frame, so they
+// have none.)
+func (d *Decoder) lone() bool {
+	if d.format != DF8 || d.n < d.flen || !d.frameOK(d.buf[:d.flen]) {
+		return false
+	}
+	d.frames++
+	d.endRun()
+	d.drop(d.flen)
+	return true
+}
+
+// drop removes k bytes from the front of the buffer.
+func (d *Decoder) drop(k int) {
+	copy(d.buf[:], d.buf[k:d.n])
+	d.n -= k
+}
+
+// skip counts one byte dropped while hunting: a run of skipped bytes adds a
+// garbled frame at its 1st, L+1st, 2L+1st ... byte (ceil), or, if it is the
+// opening run, at its Lth, 2Lth ... byte (floor).
 func (d *Decoder) skip() {
-	if d.run%uint64(d.flen) == 0 {
+	d.skipped++
+	d.run++
+	l := uint64(d.flen)
+	if (d.opening && d.run%l == 0) || (!d.opening && d.run%l == 1) {
 		d.garbled++
 	}
-	d.run++
-	d.skipped++
 }
 
-// frameOK checks a frame while locked.
+// endRun ends the current run of skipped bytes: a frame was counted.
+func (d *Decoder) endRun() { d.run, d.opening = 0, false }
+
+// frameOK checks one frame: valid (DF2/DF7) or well formed (DF8).
 func (d *Decoder) frameOK(f []byte) bool {
 	switch d.format {
 	case DF2:
@@ -206,17 +266,13 @@ func (d *Decoder) frameOK(f []byte) bool {
 	}
 }
 
-// lockOK checks a hunting window: a packet-start frame (DF2/DF7) or two
-// well-formed frames (DF8).
+// lockOK checks a hunting window: one valid frame (DF2/DF7, whether or not
+// it is a packet start) or two well-formed frames (DF8).
 func (d *Decoder) lockOK(w []byte) bool {
-	switch d.format {
-	case DF2:
-		return d.frameOK(w) && w[1]&stSync != 0
-	case DF7:
-		return d.frameOK(w) && w[0]&stSync != 0
-	default:
+	if d.format == DF8 {
 		return d.frameOK(w[:4]) && d.frameOK(w[4:8])
 	}
+	return d.frameOK(w)
 }
 
 // frame decodes one frame that passed the checks.

@@ -73,7 +73,12 @@ func TestDF2PufferfishPacket(t *testing.T) {
 }
 
 // TestDF2PufferfishFrames checks the framing verdicts stated in Pufferfish's
-// frame receiver tests, with this decoder's counts.
+// frame receiver tests, with this decoder's counts. Each vector is fed to a
+// new decoder, as if the port had just been opened: the opening run of
+// skipped bytes rounds down (a cut-off frame tail is no error on the wire), so
+// a lone bad frame has cost no garbled frame yet, one byte skipped and four
+// still buffered; the second part checks that the bad frames are garbled
+// frames in a running stream.
 func TestDF2PufferfishFrames(t *testing.T) {
 	v, _ := loadVectors(t, "df2_pufferfish_frames.txt")
 	for _, tc := range []struct {
@@ -84,12 +89,12 @@ func TestDF2PufferfishFrames(t *testing.T) {
 	}{
 		{"sync_frame", 1, 0, 0, nil},
 		{"sync_frame_2", 1, 0, 0, nil},
-		{"frame_hr_lsb", 0, 1, 1, nil},     // valid, but not a start: cannot lock on it
-		{"frame_not_start", 0, 1, 1, nil},  // idem
-		{"bad_chk_start", 0, 1, 1, nil},    // checksum
-		{"bad_bit7", 0, 1, 1, nil},         // status bit 7 clear
-		{"stream_offset_2", 1, 1, 2, nil},  // locks two bytes in
-		{"stream_bad_chk_2", 1, 1, 1, nil}, // second frame rejected
+		{"frame_hr_lsb", 1, 0, 0, nil},     // valid, not a start: a good frame, no value (index unknown)
+		{"frame_not_start", 1, 0, 0, nil},  // idem
+		{"bad_chk_start", 0, 0, 1, nil},    // checksum: rejected, first byte skipped
+		{"bad_bit7", 0, 0, 1, nil},         // status bit 7 clear: idem
+		{"stream_offset_2", 1, 0, 2, nil},  // takes the frame two bytes in; the two are a cut-off tail
+		{"stream_bad_chk_2", 1, 1, 1, nil}, // second frame rejected: a garbled frame after a good one
 		{"stream_bad_bit7_2", 1, 1, 1, nil},
 		{"stream_20_bytes", 4, 0, 0, []vitals.Reading{
 			{Sensor: 3, Param: vitals.Pulse, Value: 72},
@@ -117,13 +122,29 @@ func TestDF2PufferfishFrames(t *testing.T) {
 			}
 		})
 	}
+	// Between two good frames, each bad frame is exactly one garbled frame
+	// and a good non-start frame is a good frame.
+	for name, want := range map[string][2]uint64{
+		"bad_chk_start": {2, 1}, "bad_chk": {2, 1}, "bad_bit7": {2, 1},
+		"frame_hr_lsb": {3, 0}, "frame_not_start": {3, 0},
+	} {
+		d, _ := newDec(t, DF2)
+		d.Feed(v["sync_frame"])
+		d.Feed(v[name])
+		d.Feed(v["sync_frame"])
+		if d.Frames() != want[0] || d.Garbled() != want[1] {
+			t.Errorf("%s between two good frames: frames %d garbled %d, want %d and %d",
+				name, d.Frames(), d.Garbled(), want[0], want[1])
+		}
+	}
 	// The bad-CHK stream cost one garbled frame; once the next packet starts
 	// the decoder is back.
 	d, r := newDec(t, DF2)
 	d.Feed(v["stream_bad_chk_2"])
 	d.Feed(v["stream_20_bytes"])
-	if d.Frames() != 5 || len(r.readings) != 2 || r.readings[1].Value != 97 {
-		t.Errorf("after a bad frame: frames %d readings %+v; want 5 and spo2 97", d.Frames(), r.readings)
+	if d.Frames() != 5 || d.Garbled() != 1 || len(r.readings) != 2 || r.readings[1].Value != 97 {
+		t.Errorf("after a bad frame: frames %d garbled %d readings %+v; want 5, 1 and spo2 97",
+			d.Frames(), d.Garbled(), r.readings)
 	}
 }
 
@@ -247,7 +268,8 @@ func capturePackets(t testing.TB, n int) []byte {
 
 // TestDF2Resync covers the ways a stream goes wrong. Every case must yield
 // only the capture's true values (74, 96), resume after the fault, and count
-// what it lost.
+// what it lost: one garbled frame per fault, while the good frames between
+// the fault and the next SYNC stay good frames (no value comes from them).
 func TestDF2Resync(t *testing.T) {
 	clean := capturePackets(t, 4) // 100 frames
 	frame := func(packet, idx int) int { return (packet*25 + idx) * 5 }
@@ -262,32 +284,39 @@ func TestDF2Resync(t *testing.T) {
 		{"clean", func(b []byte) []byte { return b }, 100, 0, 8, 3},
 		{"garbage before", func(b []byte) []byte {
 			return append([]byte{0x01, 0x81, 0x00, 0xff, 0x13, 0x01, 0x01, 0x80}, b...)
-		}, 100, 2, 8, 3},
+		}, 100, 1, 8, 3}, // 8 bytes before the first frame: floor(8/5), the opening run rounds down
 		{"corrupted checksum in frame 5 of packet 1", func(b []byte) []byte {
 			b[frame(1, 5)+4] ^= 0x40
 			return b
-		}, 100 - 20, 20, 8, 3}, // the rest of packet 1 is skipped until the next SYNC
+		}, 100 - 1, 1, 8, 3}, // frames 6-24 of packet 1 are good, without values
 		{"bit7 cleared in frame 1 of packet 2", func(b []byte) []byte {
 			b[frame(2, 1)+1] &^= 0x80
 			b[frame(2, 1)+4] -= 0x80 // keep the checksum right: only bit 7 is wrong
 			return b
-		}, 100 - 24, 24, 6, 3}, // packet 2 loses HR and SpO2
+		}, 100 - 1, 1, 6, 3}, // packet 2 loses HR and SpO2 (its index is unknown after frame 1)
 		{"truncated frame 3 of packet 0", func(b []byte) []byte {
 			at := frame(0, 3)
 			return append(b[:at+2:at+2], b[at+5:]...)
-		}, 100 - 22, 22, 8, 3},
+		}, 100 - 1, 1, 8, 3}, // the 2 bytes left of frame 3 are one run: ceil(2/5)
 		{"lead byte wrong in the SpO2 frame of packet 3", func(b []byte) []byte {
 			b[frame(3, 2)] = 0x02
 			b[frame(3, 2)+4]++
 			return b
-		}, 100 - 23, 23, 7, 3},
+		}, 100 - 1, 1, 7, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.mangle(append([]byte(nil), clean...))
 			for _, chunk := range []int{1, 3, 7, 64, len(in)} {
 				d, r := newDec(t, DF2)
 				for i := 0; i < len(in); i += chunk {
-					d.Feed(in[i:min(i+chunk, len(in))])
+					r.fed = min(i+chunk, len(in))
+					d.Feed(in[i:r.fed])
+				}
+				// Resumed: the last value comes from the last packet (its
+				// SpO2 frame ends 15 bytes after its start; the mangled
+				// streams are at most 8 bytes off the clean one).
+				if n := len(r.at); n == 0 || r.at[n-1] < frame(tc.lastReading, 0)+15-8 {
+					t.Errorf("chunk %d: last value after byte %v, not from packet %d", chunk, r.at, tc.lastReading)
 				}
 				for _, x := range r.readings {
 					if (x.Param == vitals.Pulse && x.Value != 74) || (x.Param == vitals.SpO2 && x.Value != 96) || x.Flags != 0 {
@@ -426,10 +455,17 @@ func TestResetCountsCutFrame(t *testing.T) {
 	if s := d.Last(); s.HR != vitals.NoValue || s.Flags != 0 {
 		t.Errorf("Reset kept state %+v", s)
 	}
-	d.Feed(in[13:]) // the rest of the old stream: no SYNC in it, so nothing
+	// The rest of the old stream, as if a new port opened mid-frame: the
+	// two bytes left of the SpO2 frame are a cut-off tail (no garbled frame),
+	// the 22 frames after it are good but carry no value (no SYNC in them).
+	d.Feed(in[13:])
+	if d.Frames() != 24 || d.Garbled() != 1 || len(r.readings) != 1 {
+		t.Errorf("after Reset, mid-packet: frames %d garbled %d readings %+v; want 24, 1, 1",
+			d.Frames(), d.Garbled(), r.readings)
+	}
 	d.Feed(in)
-	if d.Frames() != 27 || len(r.readings) != 3 {
-		t.Errorf("after Reset and a new packet: frames %d readings %+v", d.Frames(), r.readings)
+	if d.Frames() != 49 || d.Garbled() != 1 || len(r.readings) != 3 {
+		t.Errorf("after Reset and a new packet: frames %d garbled %d readings %+v", d.Frames(), d.Garbled(), r.readings)
 	}
 }
 

@@ -15,8 +15,11 @@ var fuzzFormats = [3]Format{DF2, DF7, DF8}
 // format, the second the chunk size) and checks what must hold for any input:
 // no panic; every reading in range, with known flags and the configured
 // sensor; the same readings and counts whatever the chunking; every byte
-// accounted for (frames*L + skipped + buffered = fed); garbled between
-// ceil(skipped/L) and skipped; the buffer within its fixed bound.
+// accounted for (frames*L + skipped + buffered = fed); floor(skipped/L) <=
+// garbled <= skipped; frames, skipped, garbled and buffered exactly those of
+// countModel, a plain restatement of the counting rule on Decoder; after
+// Reset, nothing buffered and the counts countModel gives for a stream that
+// ends there; the buffer within its fixed bound.
 func FuzzDecoder(f *testing.F) {
 	for _, name := range []string{"df2_mattjlewis_packet.hex", "df2_pufferfish_packet.hex", "df2_pufferfish_frames.txt"} {
 		v, order := loadVectors(f, name)
@@ -35,6 +38,14 @@ func FuzzDecoder(f *testing.F) {
 	}
 	f.Add(append([]byte{2, 3}, df8...))
 	f.Add([]byte{0, 1, 0x01, 0x81, 0x01, 0x81, 0x01, 0x00, 0x83})
+	// Opened mid-frame and mid-packet (DF2, DF7); a lone DF8 frame between
+	// two bad ones, then a frame cut off.
+	v, _ = loadVectors(f, "df2_mattjlewis_packet.hex")
+	f.Add(append([]byte{0, 4}, v[""][7:]...))
+	v, _ = loadVectors(f, "df7_spec.hex")
+	f.Add(append([]byte{1, 2}, v["A"][13:]...))
+	f.Add(append([]byte{2, 5}, 0x80, 0x48, 0x61, 0x00, 0x80, 0xc8, 0x61, 0x00, 0x80, 0x48, 0x61, 0x00,
+		0x80, 0x48, 0x70, 0x00, 0x80, 0x48, 0x61, 0x00, 0x80, 0x48, 0x61, 0x00, 0x80, 0x48))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 2 {
@@ -56,8 +67,12 @@ func FuzzDecoder(f *testing.F) {
 				t.Fatalf("accounted %d bytes of %d (frames %d skipped %d buffered %d)",
 					got, len(in), d.frames, d.skipped, d.n)
 			}
-			if d.garbled < (d.skipped+L-1)/L || d.garbled > d.skipped {
+			if d.garbled < d.skipped/L || d.garbled > d.skipped {
 				t.Fatalf("garbled %d for %d skipped bytes", d.garbled, d.skipped)
+			}
+			want := countModel(format, in, false)
+			if got := (modelCounts{d.frames, d.skipped, d.garbled, d.n}); got != want {
+				t.Fatalf("counts %+v, the rule gives %+v", got, want)
 			}
 		}
 		if whole.frames != split.frames || whole.garbled != split.garbled || whole.Last() != split.Last() {
@@ -76,7 +91,114 @@ func FuzzDecoder(f *testing.F) {
 		if uint64(len(wr)) > 2*whole.frames {
 			t.Fatalf("%d readings from %d frames", len(wr), whole.frames)
 		}
+		// Reset settles what is buffered.
+		split.Reset()
+		want := countModel(format, in, true)
+		if got := (modelCounts{split.frames, split.skipped, split.garbled, split.n}); got != want {
+			t.Fatalf("after Reset: counts %+v, the rule gives %+v", got, want)
+		}
+		if split.frames*L+split.skipped != uint64(len(in)) {
+			t.Fatalf("after Reset: accounted %d bytes of %d", split.frames*L+split.skipped, len(in))
+		}
 	})
+}
+
+type modelCounts struct {
+	frames, skipped, garbled uint64
+	buffered                 int
+}
+
+// countModel restates the counting rule on Decoder for a whole stream, with
+// no buffering, no windows and nothing shared with the decoder but the frame
+// length: cut the stream from left to right into valid frames and skipped
+// bytes (DF8: two well-formed frames in a row to lock, a lone one between
+// bad ones still a good frame); each run of skipped bytes adds ceil(r/L),
+// the first one floor(r/L). With reset, the stream ends with Reset: what is
+// left over is a lone DF8 frame or skipped bytes, and the last run ends.
+func countModel(f Format, in []byte, reset bool) modelCounts {
+	valid := func(b []byte) bool {
+		switch f {
+		case DF2:
+			return b[0] == 0x01 && b[1]&0x80 != 0 && b[0]+b[1]+b[2]+b[3] == b[4]
+		case DF7:
+			return b[0]&0x80 != 0 && b[0]+b[1]+b[2]+b[3] == b[4]
+		}
+		return b[0]&0x80 != 0 && (b[1]|b[2]|b[3])&0x80 == 0 && (b[2] <= 100 || b[2] == 127)
+	}
+	L := f.frameLen()
+	var c modelCounts
+	run, opening := 0, true
+	runGarbled := func() uint64 {
+		if opening {
+			return uint64(run / L)
+		}
+		return uint64((run + L - 1) / L)
+	}
+	take := func(frames int) {
+		c.frames += uint64(frames)
+		c.garbled += runGarbled()
+		run, opening = 0, false
+	}
+	skip := func() { run++; c.skipped++ }
+	p, locked := 0, false
+	for {
+		if locked {
+			if p+L > len(in) {
+				break
+			}
+			if valid(in[p : p+L]) {
+				take(1)
+				p += L
+				continue
+			}
+			locked = false
+		}
+		if f != DF8 {
+			if p+L > len(in) {
+				break
+			}
+			if valid(in[p : p+L]) {
+				take(1)
+				p += L
+				locked = true
+			} else {
+				skip()
+				p++
+			}
+			continue
+		}
+		if p+2*L > len(in) {
+			break
+		}
+		switch {
+		case valid(in[p:p+L]) && valid(in[p+L:p+2*L]):
+			take(2)
+			p += 2 * L
+			locked = true
+		case valid(in[p : p+L]): // lone
+			take(1)
+			p += L
+		default:
+			skip()
+			p++
+		}
+	}
+	if reset {
+		for ; !locked && len(in)-p >= L; p++ {
+			if valid(in[p : p+L]) { // a lone DF8 frame
+				take(1)
+				p += L - 1
+				continue
+			}
+			skip()
+		}
+		for ; p < len(in); p++ {
+			skip()
+		}
+	}
+	c.garbled += runGarbled()
+	c.buffered = len(in) - p
+	return c
 }
 
 func decodeChunks(t *testing.T, f Format, in []byte, chunk int) (*Decoder, []vitals.Reading) {

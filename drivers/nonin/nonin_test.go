@@ -116,9 +116,11 @@ func runDevice(t *testing.T, dev *Device, pt *serialtest.PTY) (stop func()) {
 
 // TestHardwareInTheLoop: a simulated oximeter on a pseudo-terminal, the
 // driver on the slave through a by-id style symlink, as on the Pi. Readings
-// must be exactly the device's values; an unplug and a replug (a new pty
-// behind the same link) must resume them; a garbage burst must raise the
-// garbled count and never produce a value the device did not send.
+// must be exactly the device's values; an unplug (the link removed, as udev
+// does, and the pty closed) and a replug (a new pty behind the same link)
+// must resume them; a garbage burst must raise the garbled count by the
+// frame lengths it held and never produce a value the device did not send;
+// opening the port mid-stream counts no garbled frame.
 func TestHardwareInTheLoop(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "usb-Nonin_Medical_OEM_III-if00-port0")
 	pt1 := serialtest.New(t)
@@ -164,8 +166,14 @@ func TestHardwareInTheLoop(t *testing.T) {
 	dev1.Set(low)
 	waitSink(t, snk, "SpO2 88 low perfusion", hasReading(vitals.Reading{Sensor: 2, Param: vitals.SpO2, Value: 88, Flags: vitals.LowPerfusion}, 0))
 
-	// Garbage burst.
+	// The port opened somewhere in a clean stream: no garbled frame.
 	_, st := snk.snapshot()
+	if g := lastStatus(st).Garbled; g != 0 {
+		t.Errorf("%d garbled frames before any garbage was sent", g)
+	}
+
+	// Garbage burst: 500 random bytes (seed 1) between two frames, 100
+	// frame lengths; none of the windows in them is a valid DF2 frame.
 	g0 := lastStatus(st).Garbled
 	dev1.Garbage(500)
 	rs, _ := snk.snapshot()
@@ -173,9 +181,22 @@ func TestHardwareInTheLoop(t *testing.T) {
 		return lastStatus(st).Garbled >= g0+100
 	})
 	waitSink(t, snk, "values after the burst", hasReading(vitals.Reading{Sensor: 2, Param: vitals.SpO2, Value: 88, Flags: vitals.LowPerfusion}, len(rs)))
+	// Frames the device sent after the burst are good frames, not garbled.
+	_, st = snk.snapshot()
+	f1 := lastStatus(st).Frames
+	waitSink(t, snk, "a status after the values", func(_ []vitals.Reading, st []vitals.Status) bool {
+		return lastStatus(st).Frames > f1
+	})
+	if _, st = snk.snapshot(); lastStatus(st).Garbled != g0+100 {
+		t.Errorf("500 bytes of garbage counted as %d garbled frames, want 100", lastStatus(st).Garbled-g0)
+	}
 
-	// Unplug: the device stops and its pty disappears.
+	// Unplug: the device stops, udev removes its by-id link, its pty
+	// disappears. The link goes first: left in place it would name a
+	// /dev/pts number the kernel may give to another process's pty, which
+	// the driver, retrying, would then open.
 	stop1()
+	serialtest.Unlink(t, link)
 	pt1.Unplug()
 	rs, _ = snk.snapshot()
 
@@ -204,6 +225,11 @@ func TestHardwareInTheLoop(t *testing.T) {
 		if st[i].Sensor != 2 || st[i].Frames < st[i-1].Frames || st[i].Garbled < st[i-1].Garbled {
 			t.Fatalf("status %d went back: %+v after %+v", i, st[i], st[i-1])
 		}
+	}
+	// Garbled: the burst, and at most one frame cut off by the unplug; the
+	// replug opened mid-stream and cost none.
+	if g := lastStatus(st).Garbled; g < g0+100 || g > g0+101 {
+		t.Errorf("%d garbled frames in the end, want 100 or 101", g-g0)
 	}
 	// Never more good frames than the devices sent; and some were counted.
 	if last, sent := lastStatus(st), dev1.Frames()+dev2.Frames(); last.Frames > sent || last.Frames < 10 {

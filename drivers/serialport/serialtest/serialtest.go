@@ -2,10 +2,28 @@
 // stand in for a sensor: the test (or a device model) writes the master, the
 // driver opens the slave path through serialport exactly as it would open
 // /dev/ttyUSB0, and closing the master looks to the driver like an unplug.
+//
+// Drivers are configured with a /dev/serial/by-id link, which udev points at
+// the device when it appears and removes when it goes away. Tests play udev
+// with Link and Unlink on a symlink of their own (in t.TempDir()). An unplug
+// and replug is
+//
+//	serialtest.Unlink(t, link) // the device goes away: so does its link
+//	pt1.Unplug()
+//	pt2 := serialtest.New(t)
+//	serialtest.Link(t, link, pt2.Name)
+//
+// Do not leave the link pointing at an unplugged PTY: the kernel hands its
+// /dev/pts number to the next pseudo-terminal opened on the machine (another
+// test, another process), and a driver reopening the stale link would open
+// that stranger's terminal. Unlinking first, as above, leaves no moment in
+// which the link names a freed number.
 package serialtest
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -44,7 +62,8 @@ func New(tb testing.TB) *PTY {
 }
 
 // Unplug closes both ends: a driver reading the slave then gets an unplug
-// error, as when a USB adapter is pulled. Safe to call more than once.
+// error, as when a USB adapter is pulled. Safe to call more than once. Unlink
+// a link to the PTY before (see the package comment).
 func (p *PTY) Unplug() {
 	p.once.Do(func() {
 		_ = p.Master.Close()
@@ -63,6 +82,28 @@ func Link(tb testing.TB, path, target string) {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		tb.Fatalf("serialtest: re-point %s: %v", path, err)
+	}
+}
+
+// Unlink removes the symlink at path, the way udev removes a
+// /dev/serial/by-id link when the device goes away: a driver reopening path
+// then gets "no such file" until Link makes it again. A missing link is not
+// an error; anything at path other than a symlink is (Unlink never removes a
+// real file).
+func Unlink(tb testing.TB, path string) {
+	tb.Helper()
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		tb.Fatalf("serialtest: unlink %s: %v", path, err)
+	}
+	if fi.Mode()&fs.ModeSymlink == 0 {
+		tb.Fatalf("serialtest: unlink %s: not a symlink (%v)", path, fi.Mode())
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		tb.Fatalf("serialtest: unlink %s: %v", path, err)
 	}
 }
 

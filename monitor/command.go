@@ -61,6 +61,9 @@ func (e *Engine) Command(now time.Time, c Command) []Event {
 	}
 	reply := wire.Reply{V: wire.Version, ID: c.ID, OK: err == nil}
 	detail := describeCommand(c)
+	if err == nil && c.Action == wire.ActionSessionStart {
+		detail += " session=" + e.sess.ID
+	}
 	if err != nil {
 		reply.Error = err.Error()
 		detail += ": refused: " + err.Error()
@@ -167,7 +170,7 @@ func (e *Engine) apply(c Command) error {
 		if err := needSession(); err != nil {
 			return err
 		}
-		e.endSession(c.By)
+		e.endSession()
 	case wire.ActionMark:
 		if err := needSession(); err != nil {
 			return err

@@ -81,7 +81,9 @@ func (e *Engine) startSession(encounter, by string) {
 	e.tech = technical{}
 	e.nibp.startSession(e.now)
 	e.nextVit = e.now
-	e.emit(Audit{T: e.now, By: by, Action: wire.ActionSessionStart, Detail: e.sess.ID, OK: true})
+	if by == "auto" { // a command is logged by the command handler
+		e.emit(Audit{T: e.now, By: by, Action: wire.ActionSessionStart, Detail: e.sess.ID + " (valid SpO2 for auto_start_after)", OK: true})
+	}
 	e.enterPhase(protocol.Baseline)
 }
 
@@ -120,7 +122,7 @@ func (e *Engine) fixBaseline() {
 
 // endSession ends the session: aborts a measurement, clears the session's
 // alarms, publishes ended and the summary, and goes back to idle.
-func (e *Engine) endSession(by string) {
+func (e *Engine) endSession() {
 	if req := e.nibp.abort(); req != "" {
 		e.emit(NIBPAbort{Sensor: e.nibpIdx, Request: req, Reason: "session ended"})
 	}
@@ -136,7 +138,6 @@ func (e *Engine) endSession(by string) {
 	e.changed = false
 	e.enterPhase(protocol.Ended)
 	e.emit(e.summary())
-	e.emit(Audit{T: e.now, By: by, Action: wire.ActionSessionEnd, Detail: e.sess.ID, OK: true})
 	e.sess = session{Phase: protocol.Idle, PhaseStarted: e.now}
 	e.tech = technical{}
 	e.nibp.stop()

@@ -1,16 +1,21 @@
 // Command chairside is the bedside daemon: it reads the chair's sensors,
 // follows the session, raises alarms and publishes everything over MQTT.
 //
-//	chairside -config FILE           run (the daemon comes with the daemon issue)
+//	chairside -config FILE           run the daemon
+//	chairside -alarm-log -config FILE print the persisted alarm log
 //	chairside -check -config FILE    check the config and its protocol, exit 0 or 2
 //	chairside -version
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/chairside/chairside/cmd/internal/buildinfo"
 	"github.com/chairside/chairside/monitor/config"
@@ -48,17 +53,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *check {
 		return checkConfig(*cfgPath, stdout)
 	}
-	_, ps := config.Load(*cfgPath)
+	cfg, ps := config.Load(*cfgPath)
 	if err := ps.Err(); err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
 	if *alarmLog {
-		fmt.Fprintln(stderr, "chairside: -alarm-log needs the store, which is not in this build yet")
-		return exitRuntime
+		if err := printAlarmLog(cfg, stdout); err != nil {
+			fmt.Fprintf(stderr, "chairside: alarm log: %v\n", err)
+			return exitRuntime
+		}
+		return exitOK
 	}
-	fmt.Fprintln(stderr, "chairside: the daemon is not in this build yet; only -check and -version work")
-	return exitRuntime
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	for _, p := range ps.List { // warnings
+		log.Warn("config", "problem", p.String())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return runDaemon(ctx, cfg, log)
+}
+
+// logLevel reads CHAIRSIDE_LOG=debug|info|warn|error (default info).
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("CHAIRSIDE_LOG"))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
 }
 
 // checkConfig prints every problem of the config and its protocol file.

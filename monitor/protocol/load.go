@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/chairside/chairside/monitor/tomlcheck"
@@ -156,7 +157,7 @@ func readNumber(t *tomlcheck.Table, key string, dst *float64, min, max float64) 
 	if !ok {
 		return
 	}
-	if v < min || v > max {
+	if !(v >= min && v <= max) { // also refuses nan
 		t.Problem(key, "%s is outside %s..%s", FormatNumber(v), FormatNumber(min), FormatNumber(max))
 		return
 	}
@@ -232,6 +233,9 @@ func (l Limit) Check() error {
 			return fmt.Errorf("%s needs below or at_most, not %s", c, l.Cmp)
 		}
 		return fmt.Errorf("%s needs above or at_least, not %s", c, l.Cmp)
+	}
+	if math.IsNaN(l.Threshold) || math.IsInf(l.Threshold, 0) || math.IsNaN(l.Hysteresis) || math.IsInf(l.Hysteresis, 0) {
+		return fmt.Errorf("limit and hysteresis must be finite numbers")
 	}
 	r := measureRange[c.Measure]
 	lo, hi := r[0], r[1]

@@ -3,11 +3,14 @@ package wire
 // Record holds the fields every record-stream message carries (vitals/*, alarm,
 // session, session/summary, gap). The engine leaves them zero; the outbox
 // fills them in when it commits the message, so seq is assigned exactly once.
+//
+// In the retained alarms list, whose items are live state and not records,
+// stream, seq and boot are left out.
 type Record struct {
 	V           int    `json:"v"`
-	Stream      string `json:"stream"`
-	Seq         uint64 `json:"seq"`
-	Boot        uint64 `json:"boot"`
+	Stream      string `json:"stream,omitempty"`
+	Seq         uint64 `json:"seq,omitempty"`
+	Boot        uint64 `json:"boot,omitempty"`
 	ClockSynced bool   `json:"clock_synced"`
 }
 

@@ -1,0 +1,405 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	sd "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/chairside/chairside/cmd/internal/buildinfo"
+	"github.com/chairside/chairside/drivers/gpio"
+	"github.com/chairside/chairside/monitor"
+	"github.com/chairside/chairside/monitor/config"
+	"github.com/chairside/chairside/monitor/mqttlink"
+	"github.com/chairside/chairside/monitor/store"
+	"github.com/chairside/chairside/monitor/wire"
+)
+
+// shutdownBudget is how long the daemon may take to stop (CONTRACT §1: 5 s).
+const shutdownBudget = 4 * time.Second
+
+// daemon is one run of chairside: the parts and the goroutines that join them.
+type daemon struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	st     *store.Store
+	engine *monitor.Engine
+	in     chan any
+	out    *outputs
+	link   *mqttlink.Link
+	synced atomicBool
+}
+
+type atomicBool struct {
+	mu sync.Mutex
+	v  bool
+}
+
+func (b *atomicBool) Load() bool   { b.mu.Lock(); defer b.mu.Unlock(); return b.v }
+func (b *atomicBool) Store(v bool) { b.mu.Lock(); b.v = v; b.mu.Unlock() }
+
+// runDaemon runs until ctx ends (SIGTERM/SIGINT) and returns the exit code.
+func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
+	d := &daemon{cfg: cfg, log: log, in: make(chan any, 1024)}
+	runCtx, stop := context.WithCancel(context.Background()) // outlives ctx by the shutdown
+	defer stop()
+
+	var initial []monitor.ExternalCondition
+	st, err := store.Open(cfg.Store.Dir, store.Options{
+		Root:   cfg.MQTT.TopicPrefix + "/" + cfg.Chair,
+		Logger: log.With("part", "store"),
+		OnFault: func(err error) {
+			log.Error("store fault", "err", err)
+			d.external(runCtx, monitor.StoreFault, true, "store: "+err.Error())
+		},
+	})
+	if err != nil {
+		log.Error("store unavailable; alarms are published without it", "err", err)
+		initial = append(initial, monitor.ExternalCondition{Condition: monitor.StoreFault, Present: true, Message: "store: " + err.Error()})
+	} else {
+		d.st = st
+		defer st.Close()
+	}
+	boot, stream := uint64(0), "nostore"
+	if d.st != nil {
+		boot, stream = d.st.Boot(), d.st.Stream()
+	}
+	log = log.With("chair", cfg.Chair, "boot", boot)
+	d.log = log
+
+	restored, err := d.startEngine(boot)
+	if err != nil {
+		log.Error("engine", "err", err)
+		return exitConfig
+	}
+
+	password := ""
+	if cfg.MQTT.PasswordFile != "" {
+		b, err := os.ReadFile(cfg.MQTT.PasswordFile)
+		if err != nil {
+			log.Error("mqtt password_file unreadable", "err", err)
+			return exitConfig
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
+	root := cfg.MQTT.TopicPrefix + "/" + cfg.Chair
+	d.out = &outputs{ctx: runCtx, log: log.With("part", "out"), root: root, stream: stream, boot: boot, st: d.st,
+		synced: d.synced.Load, in: d.in, writes: make(chan writeReq, 4096),
+		state: wire.State{V: wire.Version, Boot: boot, Stream: stream, Version: buildinfo.Version(), Phase: d.engine.Phase().String(), Session: d.engine.SessionID()}}
+	d.link, err = mqttlink.New(mqttlink.Config{
+		Broker: cfg.MQTT.Broker, ClientID: "chairside-" + cfg.Chair, Username: cfg.MQTT.Username, Password: password,
+		CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile, Keepalive: cfg.MQTT.Keepalive,
+		Will: &mqttlink.Message{Topic: root + "/" + wire.TopicState, Payload: d.statePayload(false), Retained: true, QoS: 1},
+		Offline: func() *mqttlink.Message {
+			return &mqttlink.Message{Topic: root + "/" + wire.TopicState, Payload: d.statePayload(false), Retained: true, QoS: 1}
+		},
+		HeartbeatTopic: root + "/" + wire.TopicState,
+		Heartbeat:      func() []byte { return d.statePayload(true) },
+		Logger:         log.With("part", "mqtt"),
+	})
+	if err != nil {
+		log.Error("mqtt", "err", err)
+		return exitConfig
+	}
+	pub := newPublisher(runCtx, d.link, d.st, log.With("part", "publish"))
+	d.out.pub = pub
+	d.link.OnConnect(func() {
+		alarms, session := d.out.retained()
+		if alarms != nil {
+			pub.send(outMsg{topic: root + "/" + wire.TopicAlarms, payload: alarms, retained: true})
+		}
+		if session != nil {
+			pub.send(outMsg{topic: root + "/" + wire.TopicSession, payload: session, retained: true})
+		}
+		pub.resend()
+	})
+	if err := d.link.Subscribe(root+"/"+wire.TopicCmd, 1, d.onCommand); err != nil {
+		log.Error("mqtt subscribe", "err", err)
+		return exitConfig
+	}
+
+	sink := engineSink{ctx: runCtx, in: d.in}
+	sensors, err := buildSensors(cfg, sink, log.With("part", "sensor"))
+	if err != nil {
+		log.Error("sensors", "err", err)
+		return exitConfig
+	}
+	d.out.nibp = sensors.nibp
+	d.out.ann = d.annunciator(runCtx)
+
+	var wg sync.WaitGroup
+	goRun := func(name string, f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(); log.Debug("stopped", "part", name) }()
+	}
+	for _, r := range sensors.runners {
+		goRun(r.String(), func() {
+			if err := r.Run(runCtx); err != nil {
+				log.Error("sensor driver stopped", "sensor", r.String(), "err", err)
+			}
+		})
+	}
+	linkDone := make(chan struct{})
+	linkCtx, stopLink := context.WithCancel(context.Background())
+	defer stopLink()
+	go func() { defer close(linkDone); _ = d.link.Run(linkCtx) }()
+	goRun("publisher", pub.run)
+	goRun("health", func() { d.watch(runCtx) })
+	writerDone := make(chan struct{})
+	go d.out.runWriter(writerDone, func(err error) {
+		d.external(runCtx, monitor.StoreFault, true, "store: "+err.Error())
+	})
+
+	for _, c := range initial {
+		d.in <- c
+	}
+	d.out.handle(restored)
+	_, _ = sd.SdNotify(false, sd.SdNotifyReady)
+	log.Info("chairside running", "version", buildinfo.Version(), "stream", stream, "session", d.engine.SessionID(), "phase", d.engine.Phase().String())
+
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		_ = monitor.RunLoop(ctx, d.engine, monitor.RealClock{}, d.in, d.out.handle, d.afterStep())
+	}()
+	<-loopDone
+
+	// Shutdown: abort a measurement, let the writer flush, publish offline.
+	log.Info("stopping")
+	_, _ = sd.SdNotify(false, sd.SdNotifyStopping)
+	deadline := time.Now().Add(shutdownBudget)
+	if sensors.nibp != nil {
+		_ = sensors.nibp.Abort()
+		time.Sleep(200 * time.Millisecond) // the abort command reaches the module
+	}
+	d.saveSnapshot()
+	close(d.out.writes)
+	waitUntil(writerDone, deadline.Add(-time.Second))
+	stop()
+	stopLink()
+	waitUntil(linkDone, deadline)
+	waitGroupUntil(&wg, deadline)
+	if d.st != nil {
+		if err := d.st.Flush(); err != nil {
+			log.Error("store flush", "err", err)
+		}
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+func waitUntil(ch <-chan struct{}, deadline time.Time) {
+	select {
+	case <-ch:
+	case <-time.After(time.Until(deadline)):
+	}
+}
+
+func waitGroupUntil(wg *sync.WaitGroup, deadline time.Time) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	waitUntil(done, deadline)
+}
+
+// startEngine restores the saved session, or starts idle.
+func (d *daemon) startEngine(boot uint64) ([]monitor.Event, error) {
+	ec := d.cfg.Engine(boot)
+	now := time.Now()
+	if d.st != nil {
+		b, err := d.st.LoadSnapshot()
+		switch {
+		case err != nil:
+			d.log.Error("session snapshot unreadable; starting idle", "err", err)
+		case b != nil:
+			snap, err := monitor.DecodeSnapshot(b)
+			if err == nil {
+				e, evs, err := monitor.Restore(ec, snap, now)
+				if err == nil {
+					d.engine = e
+					return append([]monitor.Event(nil), evs...), nil
+				}
+				d.log.Error("session snapshot refused; starting idle", "err", err)
+			} else {
+				d.log.Error("session snapshot corrupt; starting idle", "err", err)
+			}
+		}
+	}
+	e, err := monitor.New(ec, now)
+	d.engine = e
+	return nil, err
+}
+
+// afterStep saves the snapshot when the state changed (statistics at most
+// every 30 s, to spare the SD card) and pings the systemd watchdog: the
+// watchdog sees the engine loop itself, not a side goroutine.
+func (d *daemon) afterStep() func(*monitor.Engine) {
+	var lastStats, lastPing time.Time
+	var pending bool
+	return func(e *monitor.Engine) {
+		now := time.Now()
+		switch e.TakeDirty() {
+		case monitor.StateChanged:
+			d.saveSnapshot()
+			pending = false
+			lastStats = now
+		case monitor.StatsChanged:
+			pending = true
+		}
+		if pending && now.Sub(lastStats) >= 30*time.Second {
+			d.saveSnapshot()
+			pending, lastStats = false, now
+		}
+		if now.Sub(lastPing) >= time.Second {
+			lastPing = now
+			_, _ = sd.SdNotify(false, sd.SdNotifyWatchdog)
+			d.out.mu.Lock()
+			d.out.state.Phase, d.out.state.Session = e.Phase().String(), e.SessionID()
+			d.out.mu.Unlock()
+		}
+	}
+}
+
+func (d *daemon) saveSnapshot() {
+	if d.st == nil {
+		return
+	}
+	b, err := d.engine.Snapshot().Encode()
+	if err == nil {
+		err = d.st.SaveSnapshot(b)
+	}
+	if err != nil {
+		d.log.Error("snapshot save failed", "err", err)
+	}
+}
+
+// statePayload is the retained state message (heartbeat, Will, offline).
+func (d *daemon) statePayload(online bool) []byte {
+	d.out.mu.Lock()
+	s := d.out.state
+	d.out.mu.Unlock()
+	s.Online, s.T, s.ClockSynced = online, wire.At(time.Now()), d.synced.Load()
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// onCommand parses a command from the station and hands it to the engine; a
+// malformed one is answered here.
+func (d *daemon) onCommand(m mqttlink.Message) {
+	c, err := wire.ParseCommand(m.Payload)
+	if err != nil {
+		d.log.Warn("command refused", "err", err, "id", c.ID)
+		if c.ID != "" {
+			b, _ := json.Marshal(wire.Reply{V: wire.Version, ID: c.ID, OK: false, Error: err.Error()})
+			d.out.pub.send(outMsg{topic: d.out.topic(wire.TopicCmdReply), payload: b})
+		}
+		return
+	}
+	select {
+	case d.in <- monitor.Command{Command: c, Retained: m.Retained}:
+	case <-time.After(2 * time.Second):
+		d.log.Error("engine busy: command dropped", "id", c.ID)
+	}
+}
+
+// external reports a daemon-detected condition to the engine without
+// blocking the caller (it may be a store or link callback).
+func (d *daemon) external(ctx context.Context, cond string, present bool, msg string) {
+	go func() {
+		select {
+		case d.in <- monitor.ExternalCondition{Condition: cond, Present: present, Message: msg}:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// watch follows the link's health and the clock's synchronisation.
+func (d *daemon) watch(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	lastSynced := -1
+	check := func() {
+		ok, err := clockSynced()
+		if err != nil {
+			ok = false
+		}
+		d.synced.Store(ok)
+		v := 0
+		if ok {
+			v = 1
+		}
+		if v != lastSynced {
+			lastSynced = v
+			d.external(ctx, monitor.ClockUnsynced, !ok, "the system clock is not NTP-synchronised: times are marked clock_synced=false")
+		}
+	}
+	check()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case h := <-d.link.Health():
+			msg := "MQTT link down: " + h.Reason
+			d.log.Warn("link health", "down", h.Down, "reason", h.Reason)
+			d.external(ctx, monitor.LinkDown, h.Down, msg)
+		case <-t.C:
+			check()
+		}
+	}
+}
+
+// annunciator opens the bedside signals, or logs them with kind = "none".
+// A GPIO that fails raises annunciator_fault and the log stands in.
+func (d *daemon) annunciator(ctx context.Context) annunciator {
+	a := d.cfg.Annunciator
+	logAnn := logAnnunciator{log: d.log.With("part", "annunciator")}
+	if a.Kind != "gpio" {
+		return logAnn
+	}
+	pins, err := gpio.Lookup(gpio.Names{Buzzer: a.Buzzer, RedLED: a.RedLED, YellowLED: a.YellowLED, AckButton: a.AckButton}, d.log)
+	if err != nil {
+		d.log.Error("annunciator unavailable", "err", err)
+		d.in <- monitor.ExternalCondition{Condition: monitor.AnnunciatorFault, Present: true, Message: "annunciator: " + err.Error()}
+		return logAnn
+	}
+	g := gpio.New(pins, gpio.Opts{
+		Logger: d.log.With("part", "annunciator"),
+		OnPress: func() {
+			// The bedside button pauses the audio: always allowed (CONTRACT §2).
+			d.in <- monitor.Command{Local: true, Command: wire.Command{V: wire.Version, ID: fmt.Sprintf("button-%d", time.Now().UnixNano()),
+				T: wire.At(time.Now()), Action: wire.ActionPauseAudio, By: "bedside"}}
+		},
+		OnFault: func(err error) {
+			msg := ""
+			if err != nil {
+				msg = "annunciator: " + err.Error()
+			}
+			d.external(ctx, monitor.AnnunciatorFault, err != nil, msg)
+		},
+	})
+	go func() { _ = g.Run(ctx) }()
+	return g
+}
+
+// printAlarmLog prints the persisted alarm log, oldest first.
+func printAlarmLog(cfg *config.Config, out io.Writer) error {
+	st, err := store.Open(cfg.Store.Dir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return st.AuditLog(func(e store.Entry) error {
+		status := "ok"
+		if !e.OK {
+			status = "refused"
+		}
+		_, err := fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%s\n", e.T.UTC().Format(wire.TimeLayout), e.By, e.Action, status, e.Detail)
+		return err
+	})
+}

@@ -344,7 +344,7 @@ func (t *Table) Tables(key string) []*Table {
 		for i, e := range a {
 			m, isMap := e.(map[string]any)
 			if !isMap {
-				t.Problem(fmt.Sprintf("%s[%d]", key, i), "must be a table, not %s", typeName(e))
+				t.Problem(fmt.Sprintf("%s[%d]", key, i+1), "must be a table, not %s", typeName(e))
 				continue
 			}
 			maps = append(maps, m)

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -47,19 +49,33 @@ func (b *atomicBool) Store(v bool) { b.mu.Lock(); b.v = v; b.mu.Unlock() }
 
 // runDaemon runs until ctx ends (SIGTERM/SIGINT) and returns the exit code.
 func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
+	started := time.Now()
 	d := &daemon{cfg: cfg, log: log, in: make(chan any, 1024)}
 	runCtx, stop := context.WithCancel(context.Background()) // outlives ctx by the shutdown
 	defer stop()
 
 	var initial []monitor.ExternalCondition
-	st, err := store.Open(cfg.Store.Dir, store.Options{
+	storeOpts := store.Options{
 		Root:   cfg.MQTT.TopicPrefix + "/" + cfg.Chair,
 		Logger: log.With("part", "store"),
 		OnFault: func(err error) {
 			log.Error("store fault", "err", err)
 			d.external(runCtx, monitor.StoreFault, true, "store: "+err.Error())
 		},
-	})
+	}
+	st, err := store.Open(cfg.Store.Dir, storeOpts)
+	if errors.Is(err, store.ErrCorrupt) {
+		// Keep the damaged file for the engineers, and keep recording in a
+		// fresh one: the fault stays raised until someone looks.
+		path := filepath.Join(cfg.Store.Dir, store.FileName)
+		aside := fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+		if rerr := os.Rename(path, aside); rerr == nil {
+			msg := fmt.Sprintf("store: %v; moved aside to %s and started a new store", err, aside)
+			log.Error("store file corrupt", "err", err, "moved_to", aside)
+			initial = append(initial, monitor.ExternalCondition{Condition: monitor.StoreFault, Present: true, Message: msg})
+			st, err = store.Open(cfg.Store.Dir, storeOpts)
+		}
+	}
 	if err != nil {
 		log.Error("store unavailable; alarms are published without it", "err", err)
 		initial = append(initial, monitor.ExternalCondition{Condition: monitor.StoreFault, Present: true, Message: "store: " + err.Error()})
@@ -190,6 +206,9 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 		if err := d.st.Flush(); err != nil {
 			log.Error("store flush", "err", err)
 		}
+		ss := d.st.Stats()
+		log.Info("store stats", "uptime_s", time.Since(started).Seconds(), "bytes_written", ss.BytesWritten,
+			"commits", ss.Commits, "records", ss.Records, "gaps", ss.Gaps, "file_size", ss.FileSize)
 	}
 	log.Info("stopped")
 	return exitOK
@@ -389,7 +408,7 @@ func (d *daemon) annunciator(ctx context.Context) annunciator {
 
 // printAlarmLog prints the persisted alarm log, oldest first.
 func printAlarmLog(cfg *config.Config, out io.Writer) error {
-	st, err := store.Open(cfg.Store.Dir, store.Options{})
+	st, err := store.Open(cfg.Store.Dir, store.Options{ReadOnly: true})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -47,9 +48,11 @@ func recordTopic(ev any) (suffix string, urgent, retained bool, ok bool) {
 	return "", false, false, false
 }
 
-// pending is a record-stream message on its way: committed (seq > 0) or, with
-// the store down, stamped in memory (seq 0: nothing to acknowledge).
+// outMsg is a message on its way to the broker. A record-stream message is
+// committed (seq > 0, in the store until acknowledged) or, with the store
+// down or failing, stamped in memory (seq 0: nothing to acknowledge).
 type outMsg struct {
+	record   bool // a record-stream message (not live state or a reply)
 	seq      uint64
 	topic    string
 	payload  []byte
@@ -160,40 +163,70 @@ func (o *outputs) write(r writeReq) {
 
 func (o *outputs) topic(suffix string) string { return o.root + "/" + suffix }
 
-// runWriter commits records to the store and passes them to the publisher
-// (live first). With no store, or when a commit fails, the record is stamped
-// in memory and published anyway: an alarm never waits for a broken disk.
+// runWriter commits records to the store; the publisher gets them once they
+// are committed, with their seqs: non-urgent ones from the store's
+// OnCommitted after their group commit, urgent ones (alarms, session, NIBP)
+// from Commit, after the fsync and after everything committed before them, so
+// the live records reach the publisher in seq order. With no store, or when
+// a commit fails, the record is stamped in memory (seq 0) and published
+// anyway: an alarm never waits for a broken disk.
 func (o *outputs) runWriter(done chan<- struct{}, fault func(error)) {
 	defer close(done)
+	if o.st != nil {
+		o.st.SetOnCommitted(o.committed)
+	}
 	for req := range o.writes {
 		if req.audit != nil {
 			o.audit(*req.audit)
 			continue
 		}
 		synced := o.synced()
-		var msg outMsg
 		if o.st != nil {
 			rec, err := o.st.Commit(req.topic, req.rec, synced, req.urgent)
-			if err == nil {
-				msg = outMsg{seq: rec.Seq, topic: rec.Topic, payload: rec.Payload, retained: req.retained}
-			} else {
-				fault(err)
-			}
-		}
-		if msg.topic == "" {
-			req.rec.SetRecord(wire.Record{V: wire.Version, Stream: o.stream, Boot: o.boot, ClockSynced: synced})
-			msg = outMsg{topic: req.topic, payload: o.encode(req.rec), retained: req.retained}
-			if msg.payload == nil {
+			switch {
+			case err == nil && req.urgent:
+				o.emit(outMsg{record: true, seq: rec.Seq, topic: rec.Topic, payload: rec.Payload, retained: req.retained})
 				continue
+			case err == nil:
+				continue // queued: o.committed publishes it after its group commit
+			case errors.Is(err, store.ErrNotDurable):
+				// Not written (yet): the store gives it stamped, without a
+				// seq, and keeps req.rec, which must not be touched again.
+				fault(err)
+				o.emit(outMsg{record: true, topic: rec.Topic, payload: rec.Payload, retained: req.retained})
+				continue
+			default:
+				fault(err) // refused, not kept: stamp it here
 			}
 		}
-		if req.topic == o.topic(wire.TopicSession) {
-			o.mu.Lock()
-			o.lastSession = msg.payload
-			o.mu.Unlock()
+		req.rec.SetRecord(wire.Record{V: wire.Version, Stream: o.stream, Boot: o.boot, ClockSynced: synced})
+		msg := outMsg{record: true, topic: req.topic, payload: o.encode(req.rec), retained: req.retained}
+		if msg.payload == nil {
+			continue
 		}
-		o.pub.send(msg)
+		o.emit(msg)
 	}
+}
+
+// committed is the store's OnCommitted: records of non-urgent commits (and
+// urgent ones whose first write failed), in seq order, once they are in the
+// file. It runs on the store's goroutines and never blocks.
+func (o *outputs) committed(recs []store.Record) {
+	session := o.topic(wire.TopicSession)
+	for _, r := range recs {
+		o.emit(outMsg{record: true, seq: r.Seq, topic: r.Topic, payload: r.Payload, retained: r.Topic == session})
+	}
+}
+
+// emit hands a record to the publisher, keeping the latest session record to
+// republish at every connect.
+func (o *outputs) emit(msg outMsg) {
+	if msg.topic == o.topic(wire.TopicSession) {
+		o.mu.Lock()
+		o.lastSession = msg.payload
+		o.mu.Unlock()
+	}
+	o.pub.send(msg)
 }
 
 func (o *outputs) startNIBP(s monitor.NIBPStart) {

@@ -16,9 +16,10 @@ type broker interface {
 	Up() bool
 }
 
-// publisher sends messages to the broker: live ones as they come, then, after
-// every (re)connect and every sweep, the store's backlog in seq order. A
-// record leaves the store only when the broker acknowledged it.
+// publisher sends messages to the broker: live ones as they come (records
+// once the store has committed them, see runWriter), then, after every
+// (re)connect and every sweep, the store's backlog in seq order. A record
+// leaves the store only when the broker acknowledged it.
 type publisher struct {
 	ctx  context.Context
 	link broker
@@ -31,16 +32,21 @@ type publisher struct {
 	mu       sync.Mutex
 	inflight map[uint64]bool
 	sweep    chan struct{}
+	retry    []outMsg // records with no store (seq 0) whose publish failed
 }
+
+// maxRetry bounds the in-memory backlog kept when the store is down.
+const maxRetry = 20000
 
 func newPublisher(ctx context.Context, link broker, st *store.Store, log *slog.Logger) *publisher {
 	return &publisher{ctx: ctx, link: link, st: st, log: log, live: make(chan outMsg, 4096),
 		inflight: map[uint64]bool{}, sweep: make(chan struct{}, 1)}
 }
 
-// send queues a message without ever blocking the caller. When the queue is
-// full (the broker is gone and thousands are waiting) a record is dropped
-// from the queue only: it stays in the store and goes out with the backlog.
+// send queues a message without ever blocking the caller (it is the store's
+// OnCommitted path too). When the queue is full (the broker is gone and
+// thousands are waiting) a record is dropped from the queue only: it is in
+// the store already and goes out with the backlog.
 func (p *publisher) send(m outMsg) {
 	select {
 	case p.live <- m:
@@ -96,6 +102,9 @@ func (p *publisher) publish(m outMsg) {
 	}
 	p.link.Publish(m.topic, 1, m.retained, m.payload, func(err error) {
 		if m.seq == 0 {
+			if err != nil && m.record {
+				p.keep(m)
+			}
 			return
 		}
 		if err == nil && p.st != nil {
@@ -107,10 +116,29 @@ func (p *publisher) publish(m outMsg) {
 	})
 }
 
-// backlog publishes the store's unacknowledged records in seq order, at most
-// 64 in flight, while the link is up.
+// keep holds a record that could not be published and is in no store, so
+// the next connect sends it (the oldest go first when the memory is full).
+func (p *publisher) keep(m outMsg) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.retry) >= maxRetry {
+		p.retry = p.retry[1:]
+	}
+	p.retry = append(p.retry, m)
+}
+
+// backlog publishes what failed before: the in-memory records of a
+// storeless run, then the store's unacknowledged records in seq order, at
+// most 64 in flight, while the link is up.
 func (p *publisher) backlog(done chan<- struct{}) {
 	defer close(done)
+	p.mu.Lock()
+	retry := p.retry
+	p.retry = nil
+	p.mu.Unlock()
+	for _, m := range retry {
+		p.publish(m)
+	}
 	if p.st == nil {
 		return
 	}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chairside/chairside/drivers/nonin"
+	"github.com/chairside/chairside/drivers/serialport/serialtest"
+	"github.com/chairside/chairside/drivers/suntech"
+)
+
+// BenchmarkHILDaemon measures the real daemon (built without -race) on a
+// Nonin stream at full rate (DF2, 75 frames/s) and a SunTech module, with a
+// real broker: the alarm latency from the last byte of the frame that carries
+// the crossing SpO2 to the alarm's arrival at a subscriber (the limit has no
+// condition delay, so this is the whole system delay), the daemon's CPU and
+// RSS, and the bytes its store writes per hour.
+//
+//	go test -run '^$' -bench HILDaemon -benchtime 1x ./cmd/chairside/
+func BenchmarkHILDaemon(b *testing.B) {
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "chairside")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	br := startBroker(b)
+	rec := subscribe(b, br)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	oxi, cuff := serialtest.New(b), serialtest.New(b)
+	serialtest.Link(b, filepath.Join(dir, "nonin"), oxi.Name)
+	serialtest.Link(b, filepath.Join(dir, "suntech"), cuff.Name)
+	m := suntech.NewModule(cuff.Master, nil)
+	go m.Run(ctx)
+
+	// The Nonin stream is written here, frame by frame, so the time the
+	// crossing frame's last byte leaves is known exactly.
+	spo2 := make(chan int16, 1)
+	crossed := make(chan time.Time, 1)
+	go func() {
+		enc, _ := nonin.NewEncoder(nonin.DF2)
+		st := nonin.Steady(97, 72)
+		tick := time.NewTicker(time.Second / 75)
+		defer tick.Stop()
+		var frame []byte
+		armed := false
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case v := <-spo2:
+				st = nonin.Steady(v, 72)
+				armed = v < 88
+			case <-tick.C:
+			}
+			idx := enc.Index()
+			frame = enc.Append(frame[:0], &st)
+			if _, err := oxi.Master.Write(frame); err != nil {
+				return
+			}
+			if armed && idx == 2 { // frame 3 carries the SpO2
+				armed = false
+				crossed <- time.Now()
+			}
+		}
+	}()
+
+	protocol := strings.Replace(hilProtocol, "delay = \"2s\"\nhysteresis = 1\nlatch = true", "delay = \"0s\"\nhysteresis = 1", 1)
+	os.WriteFile(filepath.Join(dir, "bench.toml"), []byte(protocol+"\n"), 0o600)
+	cfgPath := filepath.Join(dir, "chairside.toml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`chair = "chair-b"
+protocol = "bench.toml"
+[mqtt]
+broker = %q
+[store]
+dir = "store"
+[[sensor]]
+driver = "nonin"
+port = %q
+[[sensor]]
+driver = "suntech"
+port = %q
+[annunciator]
+kind = "none"
+`, br.url(), filepath.Join(dir, "nonin"), filepath.Join(dir, "suntech"))), 0o600)
+	logf, _ := os.Create(filepath.Join(dir, "chairside.log"))
+	proc := exec.Command(bin, "-config", cfgPath)
+	proc.Stderr = logf
+	if err := proc.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = proc.Process.Kill(); _ = proc.Wait() }()
+	rec.waitFor(b, "session", "/session", 20*time.Second, func(v map[string]any) bool { return v["phase"] == "baseline" })
+
+	// Alarm latency: 40 crossings.
+	var lat []time.Duration
+	for i := 0; i < 40; i++ {
+		mark := rec.count()
+		spo2 <- 80
+		at := <-crossed
+		v := rec.waitForFrom(b, mark, "spo2_low start", "/alarm", 5*time.Second, func(v map[string]any) bool {
+			return v["condition"] == "spo2_low" && v["phase"] == "start"
+		})
+		lat = append(lat, v.at.Sub(at))
+		spo2 <- 97
+		rec.waitForFrom(b, mark, "spo2_low end", "/alarm", 5*time.Second, func(v map[string]any) bool {
+			return v["condition"] == "spo2_low" && v["phase"] == "end"
+		})
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+	b.ReportMetric(float64(p50.Microseconds())/1000, "alarm-p50-ms")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "alarm-p99-ms")
+
+	// CPU and memory at full rate over 60 s of steady streaming.
+	pid := proc.Process.Pid
+	cpu0, wall0 := cpuTicks(b, pid), time.Now()
+	time.Sleep(60 * time.Second)
+	cpu1, wall1 := cpuTicks(b, pid), time.Now()
+	hz := 100.0 // USER_HZ on Linux
+	cpuPct := (float64(cpu1-cpu0) / hz) / wall1.Sub(wall0).Seconds() * 100
+	b.ReportMetric(cpuPct, "cpu-%")
+	b.ReportMetric(float64(rssKB(b, pid))/1024, "rss-MB")
+
+	_ = proc.Process.Signal(syscall.SIGTERM)
+	_ = proc.Wait()
+	logText, _ := os.ReadFile(filepath.Join(dir, "chairside.log"))
+	if w, up := storeBytes(string(logText)); up > 0 {
+		b.ReportMetric(w/up.Hours()/1e6, "store-MB/h")
+	}
+}
+
+func cpuTicks(b *testing.B, pid int) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
+}
+
+func rssKB(b *testing.B, pid int) int64 {
+	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			n, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// storeBytes reads the daemon's closing "store stats" log line: bytes
+// written to the store file and how long it ran.
+func storeBytes(log string) (bytes float64, up time.Duration) {
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, `"msg":"store stats"`) {
+			continue
+		}
+		var v struct {
+			Written float64 `json:"bytes_written"`
+			Up      float64 `json:"uptime_s"`
+		}
+		if json.Unmarshal([]byte(l), &v) == nil {
+			return v.Written, time.Duration(v.Up * float64(time.Second))
+		}
+	}
+	return 0, 0
+}

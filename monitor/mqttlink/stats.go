@@ -1,0 +1,38 @@
+package mqttlink
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats are the link's counters since New, for logs, metrics and tests.
+type Stats struct {
+	Attempts       uint64 // connection attempts
+	Connects       uint64 // successful connects
+	Published      uint64 // messages handed to paho
+	Acked          uint64 // done(nil): PUBACK (QoS 1) or written (QoS 0)
+	Failed         uint64 // done(error), including refusals while down
+	DroppedOffline uint64 // QoS 0 messages dropped because the link was down
+	InboundDropped uint64 // received messages dropped because handlers were behind
+	Echoes         uint64 // own heartbeats received back
+}
+
+type counters struct {
+	attempts, connects, published, acked, failed atomic.Uint64
+	droppedOffline, inboundDropped, echoes       atomic.Uint64
+
+	// Run's goroutine only: rate limit of the inbound-drop warning.
+	inboundDroppedLogged uint64
+	dropLoggedAt         time.Time
+}
+
+// Stats returns the counters.
+func (l *Link) Stats() Stats {
+	c := &l.stats
+	return Stats{
+		Attempts: c.attempts.Load(), Connects: c.connects.Load(),
+		Published: c.published.Load(), Acked: c.acked.Load(), Failed: c.failed.Load(),
+		DroppedOffline: c.droppedOffline.Load(), InboundDropped: c.inboundDropped.Load(),
+		Echoes: c.echoes.Load(),
+	}
+}

@@ -15,13 +15,11 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/chairside/chairside/drivers/nonin"
 	"github.com/chairside/chairside/drivers/serialport/serialtest"
 	"github.com/chairside/chairside/drivers/suntech"
+	"github.com/chairside/chairside/monitor/mqttlink/embedded"
 	"github.com/chairside/chairside/monitor/store"
 	"github.com/chairside/chairside/monitor/wire"
 )
@@ -41,7 +39,7 @@ type testBroker struct {
 	port  int
 	dir   string
 	cmd   *exec.Cmd
-	mochi *mochi.Server
+	mochi *embedded.Broker
 }
 
 func freePort(t testing.TB) int {
@@ -89,12 +87,10 @@ func (b *testBroker) start() {
 			t.Fatal(err)
 		}
 	} else {
-		s := mochi.New(&mochi.Options{InlineClient: true})
-		_ = s.AddHook(new(auth.AllowHook), nil)
-		if err := s.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: fmt.Sprintf("127.0.0.1:%d", b.port)})); err != nil {
+		s, err := embedded.Start(embedded.Options{Address: fmt.Sprintf("127.0.0.1:%d", b.port), RetryFor: 5 * time.Second})
+		if err != nil {
 			t.Fatal(err)
 		}
-		go func() { _ = s.Serve() }()
 		b.mochi = s
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -118,7 +114,9 @@ func (b *testBroker) stop() {
 		b.cmd = nil
 	}
 	if b.mochi != nil {
-		_ = b.mochi.Close()
+		if err := b.mochi.Close(); err != nil {
+			b.t.Error(err)
+		}
 		b.mochi = nil
 	}
 }

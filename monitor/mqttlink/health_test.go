@@ -88,8 +88,8 @@ func TestUnreachableBrokerIsLinkDownAfterDelay(t *testing.T) {
 	l := runLink(t, cfg)
 	eventually(t, "an echo", func() bool { return l.Stats().Echoes >= 1 })
 
+	stopped := time.Now() // the link sees the disconnect while stop runs
 	b.stop()
-	stopped := time.Now()
 	s := waitHealth(t, l.Link, true, waitLong)
 	if el := time.Since(stopped); el < cfg.LinkDownAfter {
 		t.Fatalf("down after %v, before LinkDownAfter %v", el, cfg.LinkDownAfter)

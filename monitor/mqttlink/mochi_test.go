@@ -3,15 +3,15 @@ package mqttlink
 import (
 	"bytes"
 	"crypto/tls"
-	"log/slog"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/chairside/chairside/monitor/mqttlink/embedded"
 )
 
 // mochiBroker is the embedded broker on 127.0.0.1, restartable on the same
@@ -23,7 +23,7 @@ type mochiBroker struct {
 	hook *brokerHook
 
 	mu  sync.Mutex
-	srv *mochi.Server
+	srv *embedded.Broker
 }
 
 // startMochi starts the embedded broker; tlsCfg nil means plain TCP.
@@ -37,26 +37,12 @@ func startMochi(t testing.TB, tlsCfg *tls.Config) *mochiBroker {
 
 func (b *mochiBroker) start() {
 	b.t.Helper()
-	srv := mochi.New(&mochi.Options{
-		InlineClient: true,
-		Logger:       slog.New(slog.DiscardHandler),
-	})
-	if err := srv.AddHook(b.hook, nil); err != nil {
-		b.t.Fatalf("mochi hook: %v", err)
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "t", Address: b.addr, TLSConfig: b.tls})
-	var err error
-	for i := 0; i < 50; i++ { // the old listener's port may take a moment to free
-		if err = srv.AddListener(l); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	// The old listener's port may take a moment to free.
+	srv, err := embedded.Start(embedded.Options{Address: b.addr, TLS: b.tls, Hooks: []mochi.Hook{b.hook}, RetryFor: 2500 * time.Millisecond})
 	if err != nil {
-		b.t.Fatalf("mochi listen %s: %v", b.addr, err)
+		b.t.Fatal(err)
 	}
-	b.addr = l.Address()
-	go func() { _ = srv.Serve() }()
+	b.addr = srv.Addr()
 	b.mu.Lock()
 	b.srv = srv
 	b.mu.Unlock()
@@ -68,7 +54,9 @@ func (b *mochiBroker) stop() {
 	b.srv = nil
 	b.mu.Unlock()
 	if srv != nil {
-		_ = srv.Close()
+		if err := srv.Close(); err != nil {
+			b.t.Error(err)
+		}
 	}
 }
 

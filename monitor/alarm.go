@@ -45,8 +45,9 @@ type alarm struct {
 	AckedBy   string
 	Started   time.Time
 	AckedAt   time.Time
-	Remind    time.Time // next reminder while acknowledged
-	MediumAt  time.Time // since when unacknowledged at medium (escalation)
+	AckedPrio protocol.Priority // the priority acknowledged; only a rise above it sounds again
+	Remind    time.Time         // next reminder while acknowledged
+	MediumAt  time.Time         // since when unacknowledged at medium (escalation)
 
 	pub      published // what subscribers last saw
 	pubPhase string    // the phase of the last publication
@@ -65,8 +66,8 @@ type published struct {
 // raise makes the condition key present at level prio, creating the alarm or
 // updating the current one. latch says the level latches. The alarm's priority
 // is the level, or higher if a latching level or escalation raised it. A
-// priority rise on an acknowledged alarm makes it sound again: the nurse
-// acknowledged something less urgent.
+// rise above the priority that was acknowledged makes an acknowledged alarm
+// sound again: the nurse acknowledged something less urgent.
 func (e *Engine) raise(key, condition, kind string, scoped bool, level protocol.Priority, latch bool, value, limit wire.Num, msg string) *alarm {
 	a := e.findKey(key)
 	if a == nil {
@@ -81,16 +82,22 @@ func (e *Engine) raise(key, condition, kind string, scoped bool, level protocol.
 		a.State = stateActive // the condition came back before anyone acknowledged
 	}
 	a.Level = level
-	if latch && level > a.LatchPrio {
-		a.LatchPrio = level
-	}
-	prio := max(level, a.LatchPrio)
+	prio := level
 	if a.Escalated {
 		prio = max(prio, protocol.High)
 	}
-	if a.State == stateAcknowledged && prio > a.Priority {
-		a.State, a.AckedBy, a.AckedAt = stateActive, "", time.Time{}
+	// Acknowledged leaves only when the condition ends: a level that comes
+	// back to the priority the nurse acknowledged stays silent; only a rise
+	// above it sounds again.
+	if a.State == stateAcknowledged && prio > max(a.Priority, a.AckedPrio) {
+		a.State, a.AckedBy, a.AckedAt, a.AckedPrio = stateActive, "", time.Time{}, protocol.None
 	}
+	// While acknowledged the latch stays answered: the alarm ends with its
+	// condition.
+	if latch && level > a.LatchPrio && a.State != stateAcknowledged {
+		a.LatchPrio = level
+	}
+	prio = max(prio, a.LatchPrio)
 	if prio != a.Priority || !a.Present || a.Message == "" {
 		a.Value, a.Limit, a.Message = value, limit, msg
 	}
@@ -160,7 +167,7 @@ func (e *Engine) findID(id string) *alarm {
 func (e *Engine) acknowledge(a *alarm, by string) bool {
 	switch a.State {
 	case stateActive:
-		a.State, a.AckedBy, a.AckedAt = stateAcknowledged, by, e.now
+		a.State, a.AckedBy, a.AckedAt, a.AckedPrio = stateAcknowledged, by, e.now, a.Priority
 		a.Remind = e.now.Add(e.proto.Alarm.AckReminder)
 		a.Latch, a.LatchPrio = false, protocol.None // answered: it now ends with its condition
 	case stateLatched:

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -268,4 +269,93 @@ func TestSensorGarbled(t *testing.T) {
 		t.Fatalf("garbled alarms: %v", got)
 	}
 	expect(t, got[:1], `00:00:50 alarm start sensor_garbled low active audio=on present=true "nonin: 120 of 2370 frames garbled in the last 30s"`)
+}
+
+// An acknowledged alarm whose condition steps down a level and comes back to
+// the priority that was acknowledged stays acknowledged: its condition never
+// ended (CONTRACT §3: acknowledged leaves only when the condition ends). Only
+// a rise above what the nurse acknowledged sounds again.
+func TestAcknowledgedAlarmStaysSilentBackAtAckedPriority(t *testing.T) {
+	r := sessionRig(t)
+	m := r.mark()
+	r.spo2 = 86
+	r.run(6 * time.Second)
+	r.cmd(wire.ActionAck, func(c *Command) { c.Alarm = "*" })
+	for i := 0; i < 2; i++ {
+		r.spo2 = 90
+		r.run(10 * time.Second)
+		r.spo2 = 86
+		r.run(10 * time.Second)
+	}
+	r.spo2 = 97
+	r.run(2 * time.Second)
+	expect(t, r.since(m, "alarm", "annunciation"),
+		`00:00:06 alarm start spo2_low high active audio=on present=true "SpO2 86 < 88"`,
+		"00:00:06 annunciation lamp=high flash=true tone=high",
+		`00:00:06 alarm update spo2_low high acknowledged audio=off present=true "SpO2 86 < 88" by nurse@station`,
+		"00:00:06 annunciation lamp=high flash=true tone=none",
+		`00:00:07 alarm update spo2_low medium acknowledged audio=off present=true "SpO2 90 < 92" by nurse@station`,
+		"00:00:07 annunciation lamp=medium flash=true tone=none",
+		`00:00:22 alarm update spo2_low high acknowledged audio=off present=true "SpO2 86 < 88" by nurse@station`,
+		"00:00:22 annunciation lamp=high flash=true tone=none",
+		`00:00:27 alarm update spo2_low medium acknowledged audio=off present=true "SpO2 90 < 92" by nurse@station`,
+		"00:00:27 annunciation lamp=medium flash=true tone=none",
+		`00:00:42 alarm update spo2_low high acknowledged audio=off present=true "SpO2 86 < 88" by nurse@station`,
+		"00:00:42 annunciation lamp=high flash=true tone=none",
+		`00:00:47 alarm end spo2_low high cleared audio=off present=false "SpO2 86 < 88" by nurse@station`,
+		"00:00:47 annunciation lamp=none flash=false tone=none",
+	)
+}
+
+// Every physiological limit of the shipped protocol (CONTRACT §3) raises its
+// condition at its priority, after its delay, with the value and the limit.
+func TestEveryShippedLimit(t *testing.T) {
+	cases := []struct {
+		name       string
+		spo2, puls int16
+		bp         vitals.Result
+		run        time.Duration
+		cond       string
+		want       string
+	}{
+		{"spo2 medium", 91, 72, vitals.Result{}, 12 * time.Second, "spo2_low", `00:00:11 alarm start spo2_low medium active audio=on present=true "SpO2 91 < 92"`},
+		{"spo2 high", 87, 72, vitals.Result{}, 12 * time.Second, "spo2_low", `00:00:06 alarm start spo2_low high active audio=on present=true "SpO2 87 < 88"`},
+		{"pulse high medium", 97, 121, vitals.Result{}, 12 * time.Second, "pulse_high", `00:00:11 alarm start pulse_high medium active audio=on present=true "Pulse 121 > 120"`},
+		{"pulse high high", 97, 141, vitals.Result{}, 12 * time.Second, "pulse_high", `00:00:11 alarm start pulse_high high active audio=on present=true "Pulse 141 > 140"`},
+		{"pulse low medium", 97, 49, vitals.Result{}, 12 * time.Second, "pulse_low", `00:00:11 alarm start pulse_low medium active audio=on present=true "Pulse 49 < 50"`},
+		{"pulse low high", 97, 39, vitals.Result{}, 12 * time.Second, "pulse_low", `00:00:11 alarm start pulse_low high active audio=on present=true "Pulse 39 < 40"`},
+		{"at the limit is inside", 92, 120, vitals.Result{Systolic: 159, Diastolic: 99}, 30 * time.Second, "", ""},
+		{"systolic high medium", 97, 72, vitals.Result{Systolic: 160, Diastolic: 80}, 5 * time.Second, "nibp_systolic_high", `00:00:01 alarm start nibp_systolic_high medium active audio=on present=true "Systolic 160 ≥ 160"`},
+		{"systolic high high", 97, 72, vitals.Result{Systolic: 180, Diastolic: 80}, 5 * time.Second, "nibp_systolic_high", `00:00:01 alarm start nibp_systolic_high high active audio=on present=true "Systolic 180 ≥ 180"`},
+		{"diastolic high medium", 97, 72, vitals.Result{Systolic: 130, Diastolic: 100}, 5 * time.Second, "nibp_diastolic_high", `00:00:01 alarm start nibp_diastolic_high medium active audio=on present=true "Diastolic 100 ≥ 100"`},
+		{"diastolic high high", 97, 72, vitals.Result{Systolic: 130, Diastolic: 110}, 5 * time.Second, "nibp_diastolic_high", `00:00:01 alarm start nibp_diastolic_high high active audio=on present=true "Diastolic 110 ≥ 110"`},
+		{"systolic low medium", 97, 72, vitals.Result{Systolic: 89, Diastolic: 60}, 5 * time.Second, "nibp_systolic_low", `00:00:01 alarm start nibp_systolic_low medium active audio=on present=true "Systolic 89 < 90"`},
+		{"systolic low high", 97, 72, vitals.Result{Systolic: 79, Diastolic: 50}, 5 * time.Second, "nibp_systolic_low", `00:00:01 alarm start nibp_systolic_low high active audio=on present=true "Systolic 79 < 80"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, func(cf *Config) { cf.Protocol.AutoStartAfter = 0 })
+			r.bpTook = time.Second
+			if c.bp.Systolic > 0 {
+				r.bpAuto = c.bp
+			}
+			r.spo2, r.pulse = c.spo2, c.puls
+			r.startSession()
+			r.run(c.run)
+			var got []string
+			for _, l := range r.since(0, "alarm start") {
+				if !strings.Contains(l, "baseline_bp_above_gate") {
+					got = append(got, l)
+				}
+			}
+			if c.want == "" {
+				expect(t, got)
+				return
+			}
+			expect(t, got, c.want)
+			if a, _ := r.lastAlarm(c.cond); a.Kind != wire.KindPhysiological {
+				t.Fatalf("payload %+v", a)
+			}
+		})
+	}
 }

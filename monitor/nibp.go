@@ -167,12 +167,17 @@ func (e *Engine) nibpResult(r vitals.Result) {
 // gate, and ends it when a later baseline measurement is under it.
 func (e *Engine) judgeGate(sys, dia float64) {
 	g := e.proto.Gate
-	over := (g.SystolicAtLeast > 0 && sys >= g.SystolicAtLeast) || (g.DiastolicAtLeast > 0 && dia >= g.DiastolicAtLeast)
-	if !over {
+	sysOver := g.SystolicAtLeast > 0 && sys >= g.SystolicAtLeast
+	diaOver := g.DiastolicAtLeast > 0 && dia >= g.DiastolicAtLeast
+	if !sysOver && !diaOver {
 		e.end(condGate)
 		return
 	}
-	e.raise(condGate, condGate, wire.KindPhysiological, true, protocol.Low, false, wire.N(sys), wire.N(g.SystolicAtLeast),
+	value, limit := sys, g.SystolicAtLeast // the half that reached the gate
+	if !sysOver {
+		value, limit = dia, g.DiastolicAtLeast
+	}
+	e.raise(condGate, condGate, wire.KindTechnical, true, protocol.Low, false, wire.N(value), wire.N(limit),
 		fmt.Sprintf("baseline BP %s/%s is at or above the gate %s/%s: infusion_start needs an override",
 			protocol.FormatNumber(sys), protocol.FormatNumber(dia), protocol.FormatNumber(g.SystolicAtLeast), protocol.FormatNumber(g.DiastolicAtLeast)))
 }

@@ -196,11 +196,15 @@ func (e *Engine) dischargeCheck() wire.Discharge {
 	}
 	if v, ok := e.fresh(vitals.Pulse); !ok {
 		fail("no current pulse")
-	} else if b, ok := e.sess.baseline(protocol.Pulse); ok && abs(float64(v)-b) > c.PulseWithin {
+	} else if b, ok := e.sess.baseline(protocol.Pulse); !ok {
+		fail("no baseline pulse to compare pulse %d with", v) // unchecked is not met
+	} else if abs(float64(v)-b) > c.PulseWithin {
 		fail("pulse %d is %s from baseline %s (within %s)", v, protocol.FormatNumber(abs(float64(v)-b)), protocol.FormatNumber(b), protocol.FormatNumber(c.PulseWithin))
 	}
 	if e.nibp.Last.Valid {
-		if b, ok := e.sess.baseline(protocol.Systolic); ok && abs(e.nibp.Last.V-b) > c.SystolicWithin {
+		if b, ok := e.sess.baseline(protocol.Systolic); !ok {
+			fail("no baseline systolic to compare systolic %s with", protocol.FormatNumber(e.nibp.Last.V))
+		} else if abs(e.nibp.Last.V-b) > c.SystolicWithin {
 			fail("systolic %s is %s from baseline %s (within %s)", protocol.FormatNumber(e.nibp.Last.V), protocol.FormatNumber(abs(e.nibp.Last.V-b)), protocol.FormatNumber(b), protocol.FormatNumber(c.SystolicWithin))
 		}
 	} else {

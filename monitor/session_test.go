@@ -294,3 +294,55 @@ func TestMarksAreKeptInTheSummary(t *testing.T) {
 	}
 	t.Fatal("no summary")
 }
+
+// observation_complete says which discharge criteria fail, and a criterion
+// that cannot be checked (no baseline to compare with) is not reported as met.
+func TestDischargeCheckNotMet(t *testing.T) {
+	// The infusion starts at once: no baseline SpO2 or pulse was recorded.
+	r := newRig(t, func(c *Config) { c.Protocol.AutoStartAfter = 0 })
+	r.bpTook = time.Second
+	r.startSession()
+	r.cmd(wire.ActionInfusionStart)
+	r.run(time.Minute)
+	r.cmd(wire.ActionInfusionEnd)
+	r.spo2, r.pulse = 93, 135
+	r.bpAuto = vitals.Result{Systolic: 150, Diastolic: 85}
+	r.run(61 * time.Minute)
+	expect(t, r.since(0, "observation_complete"),
+		`01:01:00 alarm start observation_complete low active audio=on present=true "observation 1h complete: discharge criteria not met: SpO2 93 < 94; no baseline pulse to compare pulse 135 with; systolic 150 is 30 from baseline 120 (within 20)"`)
+
+	// With a baseline, only the criteria that fail are named.
+	r2 := newRig(t, func(c *Config) { c.Protocol.AutoStartAfter = 0 })
+	r2.bpTook = time.Second
+	r2.startSession()
+	r2.run(time.Minute)
+	r2.cmd(wire.ActionInfusionStart)
+	r2.run(time.Minute)
+	r2.cmd(wire.ActionInfusionEnd)
+	r2.pulse = 95 // baseline 72
+	r2.run(61 * time.Minute)
+	expect(t, r2.since(0, "observation_complete"),
+		`01:02:00 alarm start observation_complete low active audio=on present=true "observation 1h complete: discharge criteria not met: pulse 95 is 23 from baseline 72 (within 20)"`)
+}
+
+// baseline_bp_above_gate is a technical condition (CONTRACT §3 lists it with
+// them); its value and limit are those of the half that reached the gate.
+func TestGateAlarmKindAndCrossedHalf(t *testing.T) {
+	cases := []struct {
+		sys, dia          int16
+		value, limit, msg string
+	}{
+		{150, 85, "150", "140", "baseline BP 150/85 is at or above the gate 140/90: infusion_start needs an override"},
+		{130, 95, "95", "90", "baseline BP 130/95 is at or above the gate 140/90: infusion_start needs an override"},
+	}
+	for _, c := range cases {
+		r := newRig(t, func(cf *Config) { cf.Protocol.AutoStartAfter = 0 })
+		r.bpAuto = vitals.Result{Systolic: c.sys, Diastolic: c.dia}
+		r.startSession()
+		r.run(45 * time.Second)
+		a, ok := r.lastAlarm("baseline_bp_above_gate")
+		if !ok || a.Kind != wire.KindTechnical || a.Priority != "low" || a.Value.String() != c.value || a.Limit.String() != c.limit || a.Message != c.msg {
+			t.Errorf("%d/%d: gate alarm kind=%s priority=%s value=%s limit=%s %q", c.sys, c.dia, a.Kind, a.Priority, a.Value, a.Limit, a.Message)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -191,6 +192,15 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 	log.Info("stopping")
 	_, _ = sd.SdNotify(false, sd.SdNotifyStopping)
 	deadline := time.Now().Add(shutdownBudget)
+	// The contract's 5 s hold even if a part hangs: the store is crash-safe,
+	// so exiting is safe; the goroutines go to the log for the engineers.
+	// Never stopped: it covers the deferred store Close too, and main exits
+	// as soon as runDaemon returns.
+	time.AfterFunc(shutdownBudget+500*time.Millisecond, func() {
+		buf := make([]byte, 1<<20)
+		log.Error("shutdown did not finish in time; exiting", "goroutines", string(buf[:runtime.Stack(buf, true)]))
+		os.Exit(exitRuntime)
+	})
 	if sensors.nibp != nil {
 		_ = sensors.nibp.Abort()
 		time.Sleep(200 * time.Millisecond) // the abort command reaches the module

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/chairside/chairside/drivers/nonin"
 	"github.com/chairside/chairside/drivers/serialport/serialtest"
 	"github.com/chairside/chairside/drivers/suntech"
+	"github.com/chairside/chairside/monitor/mqttlink/brokertest"
 	"github.com/chairside/chairside/monitor/mqttlink/embedded"
 	"github.com/chairside/chairside/monitor/store"
 	"github.com/chairside/chairside/monitor/wire"
@@ -29,89 +29,48 @@ import (
 // pseudo-terminals that the daemon opens as it would /dev/ttyUSB0, and check
 // what a records system subscribed to the broker receives.
 
-func required(what string) bool {
-	return strings.Contains(os.Getenv("CHAIRSIDE_REQUIRE"), what)
-}
-
-// testBroker is a broker on 127.0.0.1 that a test can stop and start again.
+// testBroker is a broker on 127.0.0.1 that a test can stop and start again:
+// mosquitto when installed (Debian's), else the embedded one, loudly.
 type testBroker struct {
 	t     testing.TB
-	port  int
-	dir   string
-	cmd   *exec.Cmd
+	mq    *brokertest.Mosquitto
+	addr  string
 	mochi *embedded.Broker
 }
 
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func startBroker(t testing.TB) *testBroker {
-	b := &testBroker{t: t, port: freePort(t), dir: t.TempDir()}
-	if _, err := os.Stat("/usr/sbin/mosquitto"); err != nil {
-		if required("mosquitto") {
-			t.Fatal("CHAIRSIDE_REQUIRE names mosquitto but /usr/sbin/mosquitto is missing (apt-get install mosquitto)")
-		}
-		t.Log("LOUD: mosquitto is not installed; using the embedded broker")
+	b := &testBroker{t: t}
+	if brokertest.HaveMosquitto() {
+		b.mq = brokertest.StartMosquitto(t)
+		return b
 	}
+	if brokertest.Required("mosquitto") {
+		t.Fatal("CHAIRSIDE_REQUIRE names mosquitto but it is not installed (apt-get install mosquitto)")
+	}
+	t.Log("LOUD: mosquitto is not installed; using the embedded broker")
+	b.addr = fmt.Sprintf("127.0.0.1:%d", brokertest.FreePorts(t, 1)[0])
 	b.start()
 	t.Cleanup(b.stop)
 	return b
 }
 
-func (b *testBroker) mosquitto() bool {
-	_, err := os.Stat("/usr/sbin/mosquitto")
-	return err == nil
-}
-
 func (b *testBroker) start() {
-	t := b.t
-	if b.mosquitto() {
-		conf := filepath.Join(b.dir, "mosquitto.conf")
-		text := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stdout\n", b.port)
-		if os.Geteuid() == 0 {
-			text += "user root\n"
-		}
-		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		log, _ := os.OpenFile(filepath.Join(b.dir, "broker.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-		b.cmd = exec.Command("/usr/sbin/mosquitto", "-c", conf)
-		b.cmd.Stdout, b.cmd.Stderr = log, log
-		if err := b.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		s, err := embedded.Start(embedded.Options{Address: fmt.Sprintf("127.0.0.1:%d", b.port), RetryFor: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.mochi = s
+	if b.mq != nil {
+		b.mq.Start()
+		return
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", b.port))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("broker did not start: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	s, err := embedded.Start(embedded.Options{Address: b.addr, RetryFor: 5 * time.Second})
+	if err != nil {
+		b.t.Fatal(err)
 	}
+	b.mochi = s
 }
 
+// stop kills the broker: its clients get no goodbye.
 func (b *testBroker) stop() {
-	if b.cmd != nil && b.cmd.Process != nil {
-		_ = b.cmd.Process.Signal(syscall.SIGTERM)
-		_ = b.cmd.Wait()
-		b.cmd = nil
+	if b.mq != nil {
+		b.mq.Kill()
+		return
 	}
 	if b.mochi != nil {
 		if err := b.mochi.Close(); err != nil {
@@ -121,7 +80,12 @@ func (b *testBroker) stop() {
 	}
 }
 
-func (b *testBroker) url() string { return fmt.Sprintf("tcp://127.0.0.1:%d", b.port) }
+func (b *testBroker) url() string {
+	if b.mq != nil {
+		return b.mq.PlainURL()
+	}
+	return "tcp://" + b.addr
+}
 
 // recorder subscribes to everything as a records system would.
 type recorder struct {
@@ -138,8 +102,13 @@ type received struct {
 }
 
 func subscribe(t testing.TB, b *testBroker) *recorder {
+	return subscribeAs(t, b.url(), "records-test", "", "")
+}
+
+// subscribeAs subscribes to chairside/# as user (none when empty).
+func subscribeAs(t testing.TB, url, clientID, user, password string) *recorder {
 	r := &recorder{}
-	opts := paho.NewClientOptions().AddBroker(b.url()).SetClientID("records-test").
+	opts := paho.NewClientOptions().AddBroker(url).SetClientID(clientID).SetUsername(user).SetPassword(password).
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(100 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond).
 		SetOrderMatters(false)
@@ -197,6 +166,26 @@ func (r *recorder) waitForFrom(t testing.TB, from int, what, suffix string, time
 	}
 	t.Fatalf("timed out after %v waiting for %s", timeout, what)
 	return received{}
+}
+
+// msg is a decoded message with its topic.
+type msg struct {
+	topic string
+	v     map[string]any
+}
+
+// since decodes the messages after the first from.
+func (r *recorder) since(from int) []msg {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []msg
+	for _, m := range r.msgs[from:] {
+		var v map[string]any
+		if json.Unmarshal(m.Payload(), &v) == nil {
+			out = append(out, msg{topic: m.Topic(), v: v})
+		}
+	}
+	return out
 }
 
 func (r *recorder) publish(t testing.TB, topic string, payload any) {
@@ -302,19 +291,27 @@ func newBench(t *testing.T, b *testBroker) *bench {
 	be.cuff = suntech.NewModule(cuffPTY.Master, nil)
 	be.cuff.Set(suntech.Measurement{Sys: 118, Dia: 76, Map: 90, HR: 72, Duration: 2 * time.Second})
 	go be.cuff.Run(ctx)
-	write := func(name, text string) string {
-		p := filepath.Join(be.dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+	be.write("hil.toml", hilProtocol)
+	be.configure(fmt.Sprintf("broker = %q\nkeepalive = \"2s\"\n", b.url()))
+	return be
+}
+
+// write writes a file of the bench's folder and returns its path.
+func (be *bench) write(name, text string) string {
+	be.t.Helper()
+	p := filepath.Join(be.dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		be.t.Fatal(err)
 	}
-	write("hil.toml", hilProtocol)
-	be.config = write("chairside.toml", fmt.Sprintf(`chair = "chair-07"
+	return p
+}
+
+// configure writes the daemon's config with mqtt as its [mqtt] table.
+func (be *bench) configure(mqtt string) {
+	be.config = be.write("chairside.toml", fmt.Sprintf(`chair = "chair-07"
 protocol = "hil.toml"
 [mqtt]
-broker = %q
-keepalive = "2s"
+%s
 [store]
 dir = "store"
 [[sensor]]
@@ -325,8 +322,7 @@ driver = "suntech"
 port = %q
 [annunciator]
 kind = "none"
-`, b.url(), filepath.Join(be.dir, "nonin"), filepath.Join(be.dir, "suntech")))
-	return be
+`, mqtt, filepath.Join(be.dir, "nonin"), filepath.Join(be.dir, "suntech")))
 }
 
 func (be *bench) start() {
@@ -350,10 +346,22 @@ func (be *bench) start() {
 }
 
 // stop sends sig and waits; it returns the exit code and how long it took.
+// A daemon still running 10 s later is a failure: it is sent SIGQUIT, so
+// its goroutines are in the log the test prints.
 func (be *bench) stop(sig syscall.Signal) (int, time.Duration) {
+	be.t.Helper()
 	start := time.Now()
 	_ = be.proc.Process.Signal(sig)
-	_ = be.proc.Wait()
+	exited := make(chan struct{})
+	go func() { _ = be.proc.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		_ = be.proc.Process.Signal(syscall.SIGQUIT)
+		<-exited
+		be.proc = nil
+		be.t.Fatalf("chairside still running 10 s after %v; its goroutines:\n%s", sig, be.log())
+	}
 	code := be.proc.ProcessState.ExitCode()
 	be.proc = nil
 	return code, time.Since(start)
@@ -429,12 +437,21 @@ func TestHILSession(t *testing.T) {
 		return v["id"] == sessionID && v["phase"] == "infusion" && num(v["boot"]) == 2
 	})
 
-	// Broker outage: records made meanwhile arrive after it returns.
+	// The broker is killed for 32 s: link_down (after 30 s) is raised at the
+	// chair, and every record made meanwhile, link_down's alarm among them,
+	// arrives after the broker returns.
+	from := rec.count()
 	b.stop()
-	time.Sleep(8 * time.Second)
+	time.Sleep(32 * time.Second)
 	b.start()
-	rec.waitFor(t, "vitals after the outage", "/vitals/spo2", 30*time.Second, func(v map[string]any) bool {
+	rec.waitForFrom(t, from, "vitals after the outage", "/vitals/spo2", 30*time.Second, func(v map[string]any) bool {
 		return num(v["boot"]) == 2 && num(v["seq"]) > 0
+	})
+	down := rec.waitForFrom(t, from, "link_down raised during the outage", "/alarm", 30*time.Second, func(v map[string]any) bool {
+		return v["condition"] == "link_down" && v["phase"] == "start" && v["priority"] == "low"
+	}).v
+	rec.waitForFrom(t, from, "link_down ended after it", "/alarm", 30*time.Second, func(v map[string]any) bool {
+		return v["id"] == down["id"] && v["phase"] == "end"
 	})
 	time.Sleep(3 * time.Second) // the backlog drains
 

@@ -53,6 +53,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *check {
 		return checkConfig(*cfgPath, stdout)
 	}
+	// Signals are ours from here on: a SIGTERM while the config loads ends
+	// the daemon cleanly instead of killing it.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 	cfg, ps := config.Load(*cfgPath)
 	if err := ps.Err(); err != nil {
 		fmt.Fprintln(stderr, err)
@@ -69,8 +73,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, p := range ps.List { // warnings
 		log.Warn("config", "problem", p.String())
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	return runDaemon(ctx, cfg, log)
 }
 

@@ -95,6 +95,12 @@ type writeReq struct {
 // handle dispatches one step's events, in order.
 func (o *outputs) handle(evs []monitor.Event) {
 	for _, ev := range evs {
+		if a, ok := ev.(wire.Alarm); ok {
+			// The log is the local trace of every alarm, also while the
+			// link is down or the annunciator is "none".
+			o.log.Warn("alarm", "id", a.ID, "condition", a.Condition, "priority", a.Priority, "phase", a.Phase,
+				"state", a.State, "audio", a.Audio, "message", a.Message)
+		}
 		if suffix, urgent, retained, ok := recordTopic(ev); ok {
 			o.queueRecord(o.topic(suffix), ev, urgent, retained)
 			continue

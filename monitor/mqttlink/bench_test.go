@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/chairside/chairside/monitor/mqttlink/brokertest"
 )
 
 // BenchmarkPublishQoS1 measures QoS 1 publishes to a local broker, each
@@ -24,7 +26,7 @@ func BenchmarkPublishQoS1(b *testing.B) {
 	}
 	for _, window := range []int{1, 256} {
 		b.Run(fmt.Sprintf("mosquitto/window=%d", window), func(b *testing.B) {
-			benchPublish(b, startMosquitto(b).plainURL(), window)
+			benchPublish(b, brokertest.StartMosquitto(b).PlainURL(), window)
 		})
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chairside/chairside/monitor/mqttlink/brokertest"
 )
 
 func TestNewRefusesBadConfig(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := brokertest.NewPKI(t)
 	notPEM := filepath.Join(t.TempDir(), "ca.txt")
 	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)

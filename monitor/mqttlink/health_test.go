@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chairside/chairside/monitor/mqttlink/brokertest"
 )
 
 // heartbeatConfig makes the link own a heartbeat like a chair's state.
@@ -49,8 +51,8 @@ func TestSilentlyDroppingBrokerIsLinkDown(t *testing.T) {
 		waitHealth(t, l.Link, false, waitLong)
 	})
 	t.Run("mosquitto ACL", func(t *testing.T) {
-		m := startMosquitto(t)
-		cfg := heartbeatConfig(t, m.authURL())
+		m := brokertest.StartMosquitto(t)
+		cfg := heartbeatConfig(t, m.AuthURL())
 		cfg.Username, cfg.Password = "chair-acl", "acl-secret"
 		l := runLink(t, cfg)
 		waitUp(t, l.Link)
@@ -62,8 +64,8 @@ func TestSilentlyDroppingBrokerIsLinkDown(t *testing.T) {
 			t.Fatal("echo received through an ACL that denies writing")
 		}
 		// The clinic fixes the ACL; mosquitto rereads it on SIGHUP.
-		m.writeACL(strings.Replace(mosquittoACL, "topic read chairside/#\n", "topic readwrite chairside/#\n", 1))
-		m.reload()
+		m.WriteACL(strings.Replace(brokertest.ACL, "topic read chairside/#\n", "topic readwrite chairside/#\n", 1))
+		m.Reload()
 		waitHealth(t, l.Link, false, waitLong)
 	})
 }

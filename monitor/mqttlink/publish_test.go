@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chairside/chairside/monitor/mqttlink/brokertest"
 )
 
 // waitUp waits until the link's connection is open.
@@ -44,9 +46,9 @@ func TestPublishQoS1DoneOnlyAfterBrokerHasIt(t *testing.T) {
 		}
 	})
 	t.Run("mosquitto", func(t *testing.T) {
-		m := startMosquitto(t)
-		obs := observe(t, m.plainURL(), "chairside/#")
-		l := runLink(t, baseConfig(t, m.plainURL()))
+		m := brokertest.StartMosquitto(t)
+		obs := observe(t, m.PlainURL(), "chairside/#")
+		l := runLink(t, baseConfig(t, m.PlainURL()))
 		waitUp(t, l.Link)
 		d := newDone(t)
 		l.Publish("chairside/chair-t/vitals/spo2", 1, false, []byte(`{"v":1}`), d.fn)

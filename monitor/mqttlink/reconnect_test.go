@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chairside/chairside/monitor/mqttlink/brokertest"
 )
 
 // restartable is a broker a test can kill and start again on the same port.
@@ -19,8 +21,8 @@ func TestBrokerKilledAndRestarted(t *testing.T) {
 		testRestart(t, restartable{url: b.url(), kill: b.stop, restart: b.start})
 	})
 	t.Run("mosquitto", func(t *testing.T) {
-		m := startMosquitto(t)
-		testRestart(t, restartable{url: m.plainURL(), kill: m.kill, restart: m.start})
+		m := brokertest.StartMosquitto(t)
+		testRestart(t, restartable{url: m.PlainURL(), kill: m.Kill, restart: m.Start})
 	})
 }
 
@@ -100,8 +102,8 @@ func TestWillOnUncleanDeath(t *testing.T) {
 		testWill(t, b.addr, b.url())
 	})
 	t.Run("mosquitto", func(t *testing.T) {
-		m := startMosquitto(t)
-		testWill(t, m.plainURL()[len("tcp://"):], m.plainURL())
+		m := brokertest.StartMosquitto(t)
+		testWill(t, m.PlainURL()[len("tcp://"):], m.PlainURL())
 	})
 }
 

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chairside/chairside/monitor/mqttlink/brokertest"
 )
 
 func TestTLS(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := brokertest.NewPKI(t)
 	t.Run("mochi", func(t *testing.T) {
 		b := startMochi(t, pki.ServerTLS)
 		testTLS(t, pki, b.url())
@@ -41,12 +43,12 @@ func TestTLS(t *testing.T) {
 		}
 	})
 	t.Run("mosquitto", func(t *testing.T) {
-		m := startMosquitto(t)
-		testTLS(t, m.pki, m.tlsURL())
+		m := brokertest.StartMosquitto(t)
+		testTLS(t, m.PKI, m.TLSURL())
 	})
 }
 
-func testTLS(t *testing.T, pki *testPKI, url string) {
+func testTLS(t *testing.T, pki *brokertest.PKI, url string) {
 	good := baseConfig(t, url)
 	good.CAFile = pki.CAFile
 	l := runLink(t, good)
@@ -82,8 +84,8 @@ func TestUsernamePassword(t *testing.T) {
 		testLogin(t, b.url())
 	})
 	t.Run("mosquitto", func(t *testing.T) {
-		m := startMosquitto(t)
-		testLogin(t, m.authURL())
+		m := brokertest.StartMosquitto(t)
+		testLogin(t, m.AuthURL())
 	})
 }
 

@@ -1,4 +1,4 @@
-package mqttlink
+package brokertest
 
 import (
 	"crypto/ecdsa"
@@ -16,21 +16,22 @@ import (
 	"time"
 )
 
-// testPKI is a CA, a server certificate for 127.0.0.1 signed by it, and an
+// PKI is a CA, a server certificate for 127.0.0.1 signed by it, and an
 // unrelated CA (the wrong one), as PEM files in a temporary folder.
-type testPKI struct {
+type PKI struct {
 	CAFile, WrongCAFile   string
 	ServerCert, ServerKey string
 	ServerTLS             *tls.Config
 	ClientCert, ClientKey string // signed by the CA, for mutual TLS
 }
 
-func newTestPKI(t testing.TB) *testPKI {
+// NewPKI makes a PKI in a temporary folder of the test.
+func NewPKI(t testing.TB) *PKI {
 	t.Helper()
 	dir := t.TempDir()
 	ca, caKey := makeCA(t, "chairside test CA")
 	wrong, _ := makeCA(t, "some other CA")
-	p := &testPKI{
+	p := &PKI{
 		CAFile:      filepath.Join(dir, "ca.crt"),
 		WrongCAFile: filepath.Join(dir, "wrong-ca.crt"),
 		ServerCert:  filepath.Join(dir, "server.crt"),

@@ -55,6 +55,11 @@ type link struct {
 	nextStatus time.Time
 	version    []byte
 	cyc        cycle
+
+	// frame holds the frame being handled. It lives here, in the link that
+	// is on the heap anyway, because handle's log lines make a *Frame
+	// escape: a local in drain would be a heap allocation per frame.
+	frame Frame
 }
 
 // feed parses received bytes and acts on each frame.
@@ -75,12 +80,14 @@ func (l *link) quiet(now time.Time) {
 // drain runs the parser over b (and what it holds) and publishes its counts.
 func (l *link) drain(b []byte, now time.Time) {
 	for {
-		f, n, ok := l.d.parser.Next(b)
+		var n int
+		var ok bool
+		l.frame, n, ok = l.d.parser.Next(b)
 		b = b[n:]
 		if !ok {
 			break
 		}
-		l.handle(&f, now)
+		l.handle(&l.frame, now)
 	}
 	st := l.d.parser.Stats()
 	l.d.mu.Lock()

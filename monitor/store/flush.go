@@ -232,7 +232,9 @@ func (s *Store) writeMeta(meta, outbox *bolt.Bucket, res *result) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if res.last > max(done, lastSeq(outbox)) {
+	// The newest record is gone when its key is: a lookup, not lastSeq,
+	// because this transaction may have emptied every leaf (see lastSeq).
+	if res.last > done && outbox.Get(seqKey(res.last)) == nil {
 		if err := res.putU64(meta, keySeqDone, res.last); err != nil {
 			return err
 		}
@@ -256,7 +258,11 @@ func (r *result) putU64(b *bolt.Bucket, k []byte, v uint64) error {
 }
 
 // lastSeq is the highest seq key in the outbox (0 when there is none),
-// stepping back over malformed keys, which sort anywhere.
+// stepping back over malformed keys, which sort anywhere. Only for a
+// transaction that has deleted nothing: bbolt v1.5.0's Cursor.Last loops
+// forever when every leaf of a multi-page bucket was emptied in the current
+// transaction (its Last climbs to the root and calls first, which lands on
+// an empty leaf again), as a group commit acknowledging a whole backlog does.
 func lastSeq(outbox *bolt.Bucket) uint64 {
 	c := outbox.Cursor()
 	for k, _ := c.Last(); k != nil; k, _ = c.Prev() {

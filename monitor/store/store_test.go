@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chairside/chairside/monitor/wire"
 )
@@ -249,5 +250,43 @@ func TestSecondOpenIsLockedNotCorrupt(t *testing.T) {
 	_, err := Open(dir, quiet())
 	if err == nil || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "locked") || !strings.Contains(err.Error(), s.Path()) {
 		t.Errorf("second Open: %v; want a lock error naming the file, not corruption", err)
+	}
+}
+
+// TestAckingAWholeMultiPageBacklogInOneCommit is a backlog of several leaf
+// pages acknowledged in one group commit: every leaf empties in one
+// transaction, where bbolt v1.5.0's Cursor.Last never returns. The daemon
+// hung at shutdown this way after a long outage.
+func TestAckingAWholeMultiPageBacklogInOneCommit(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, quiet())
+	const n = 600 // about 40 leaf pages of vitals
+	for i := 0; i < n; i++ {
+		commitT(t, s, root+"/vitals/spo2", vital(97), false)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range pendingT(t, s) {
+		s.Ack(r.Seq)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Flush() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the group commit acknowledging the whole backlog did not return")
+	}
+	if got := pendingT(t, s); len(got) != 0 {
+		t.Fatalf("%d records still pending", len(got))
+	}
+	closeT(t, s)
+	s = openT(t, dir, quiet())
+	defer closeT(t, s)
+	if r := commitT(t, s, root+"/alarm", alarm("a"), true); r.Seq != n+1 {
+		t.Fatalf("seq %d after reopen, want %d: seq_done not kept", r.Seq, n+1)
 	}
 }

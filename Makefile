@@ -22,9 +22,11 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-## bench: engine and decoder throughput and allocations.
+## bench: engine, store and decoder throughput and allocations, then the
+## real daemon on ptys and a real broker: alarm latency, CPU, RSS, store writes.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./monitor/... ./drivers/...
+	$(GO) test -run '^$$' -bench HILDaemon -benchtime 1x ./cmd/chairside/
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 fuzz:

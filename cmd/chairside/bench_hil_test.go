@@ -23,8 +23,9 @@ import (
 // Nonin stream at full rate (DF2, 75 frames/s) and a SunTech module, with a
 // real broker: the alarm latency from the last byte of the frame that carries
 // the crossing SpO2 to the alarm's arrival at a subscriber (the limit has no
-// condition delay, so this is the whole system delay), the daemon's CPU and
-// RSS, and the bytes its store writes per hour.
+// condition delay, so this is the whole system delay); then, in a second run
+// with a steady stream, the daemon's CPU and RSS and the bytes and
+// transactions its store writes.
 //
 //	go test -run '^$' -bench HILDaemon -benchtime 1x ./cmd/chairside/
 func BenchmarkHILDaemon(b *testing.B) {
@@ -95,11 +96,19 @@ port = %q
 kind = "none"
 `, br.url(), filepath.Join(dir, "nonin"), filepath.Join(dir, "suntech"))), 0o600)
 	logf, _ := os.Create(filepath.Join(dir, "chairside.log"))
-	proc := exec.Command(bin, "-config", cfgPath)
-	proc.Stderr = logf
-	if err := proc.Start(); err != nil {
-		b.Fatal(err)
+	var proc *exec.Cmd
+	start := func() {
+		proc = exec.Command(bin, "-config", cfgPath)
+		proc.Stderr = logf
+		if err := proc.Start(); err != nil {
+			b.Fatal(err)
+		}
 	}
+	stop := func() {
+		_ = proc.Process.Signal(syscall.SIGTERM)
+		_ = proc.Wait()
+	}
+	start()
 	defer func() { _ = proc.Process.Kill(); _ = proc.Wait() }()
 	rec.waitFor(b, "session", "/session", 20*time.Second, func(v map[string]any) bool { return v["phase"] == "baseline" })
 
@@ -123,7 +132,13 @@ kind = "none"
 	b.ReportMetric(float64(p50.Microseconds())/1000, "alarm-p50-ms")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "alarm-p99-ms")
 
-	// CPU and memory at full rate over 60 s of steady streaming.
+	// CPU, memory and store writes at full rate: a fresh start (the store
+	// counts from each Open), 5 s to settle, then 60 s of steady streaming.
+	stop()
+	logf.Truncate(0)
+	logf.Seek(0, 0)
+	start()
+	time.Sleep(5 * time.Second)
 	pid := proc.Process.Pid
 	cpu0, wall0 := cpuTicks(b, pid), time.Now()
 	time.Sleep(60 * time.Second)
@@ -132,12 +147,11 @@ kind = "none"
 	cpuPct := (float64(cpu1-cpu0) / hz) / wall1.Sub(wall0).Seconds() * 100
 	b.ReportMetric(cpuPct, "cpu-%")
 	b.ReportMetric(float64(rssKB(b, pid))/1024, "rss-MB")
-
-	_ = proc.Process.Signal(syscall.SIGTERM)
-	_ = proc.Wait()
+	stop()
 	logText, _ := os.ReadFile(filepath.Join(dir, "chairside.log"))
-	if w, up := storeBytes(string(logText)); up > 0 {
+	if w, commits, up := storeBytes(string(logText)); up > 0 {
 		b.ReportMetric(w/up.Hours()/1e6, "store-MB/h")
+		b.ReportMetric(commits/up.Seconds(), "store-commits/s")
 	}
 }
 
@@ -165,18 +179,19 @@ func rssKB(b *testing.B, pid int) int64 {
 
 // storeBytes reads the daemon's closing "store stats" log line: bytes
 // written to the store file and how long it ran.
-func storeBytes(log string) (bytes float64, up time.Duration) {
+func storeBytes(log string) (bytes, commits float64, up time.Duration) {
 	for _, l := range strings.Split(log, "\n") {
 		if !strings.Contains(l, `"msg":"store stats"`) {
 			continue
 		}
 		var v struct {
 			Written float64 `json:"bytes_written"`
+			Commits float64 `json:"commits"`
 			Up      float64 `json:"uptime_s"`
 		}
 		if json.Unmarshal([]byte(l), &v) == nil {
-			return v.Written, time.Duration(v.Up * float64(time.Second))
+			return v.Written, v.Commits, time.Duration(v.Up * float64(time.Second))
 		}
 	}
-	return 0, 0
+	return 0, 0, 0
 }

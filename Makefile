@@ -42,10 +42,10 @@ cross:
 	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/armv7/ ./cmd/...
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/arm64/ ./cmd/...
 
-## demo: every part on one machine (embedded broker, simulated sensors, station).
-demo:
-	@echo "make demo: not yet. The daemon, station and embedded broker arrive with the daemon issue;"
-	@echo "today chairside checks configs:  go run ./cmd/chairside -check -config configs/chairside.toml"
+## demo: every part on one machine: the embedded broker, vitalsim and a
+## chairside daemon for each of three chairs, and a nurse's view in the terminal.
+demo: build
+	bin/demo -bin bin -configs configs
 
 clean:
 	rm -rf bin

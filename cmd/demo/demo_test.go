@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+)
+
+// TestDemoRunsEveryPart is `make demo` for 25 s: the embedded broker,
+// vitalsim and chairside for three chairs, and the view, which must show
+// every chair in a session with readings and a blood pressure; then it all
+// stops and nothing is left running.
+func TestDemoRunsEveryPart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every part for 25 s")
+	}
+	bin := t.TempDir()
+	for _, name := range []string{"chairside", "vitalsim"} {
+		if out, err := exec.Command("go", "build", "-o", bin, "../"+name).CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", name, err, out)
+		}
+	}
+	var out, errs bytes.Buffer
+	code := run(context.Background(), []string{"-bin", bin, "-configs", "../../configs", "-listen", "127.0.0.1:0",
+		"-speed", "20", "-for", "25s", "-dir", t.TempDir()}, &out, &errs)
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errs.String())
+	}
+	for _, c := range chairs {
+		row := regexp.MustCompile(c.id + `\s+baseline\s+\S+\s+SpO2 9\d\s+pulse \d+\s+NIBP \d+/\d+`)
+		if !row.MatchString(out.String()) {
+			t.Errorf("no row for %s in baseline with SpO2, pulse and NIBP:\n%s", c.id, out.String())
+		}
+	}
+	if ps, _ := exec.Command("pgrep", "-f", bin).Output(); len(bytes.TrimSpace(ps)) > 0 {
+		t.Fatalf("parts still running after the demo returned: pids %s", ps)
+	}
+}
+
+func TestDemoProtocolRunsTheScheduleFaster(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "p.toml")
+	if err := writeDemoProtocol("../../configs/ketamine-iv.toml", out, 10); err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Name           string `toml:"name"`
+		AutoStartAfter string `toml:"auto_start_after"`
+		MinNIBPGap     string `toml:"min_nibp_gap"`
+		Phase          map[string]map[string]any
+		Alarm          map[string]any
+		Limit          []map[string]any
+	}
+	if _, err := toml.DecodeFile(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	got := []string{p.Name, p.AutoStartAfter, p.MinNIBPGap, p.Phase["baseline"]["nibp_every"].(string),
+		p.Phase["infusion"]["duration"].(string), p.Phase["observation"]["repeat_nibp_after_alarm"].(string),
+		p.Alarm["escalate_after"].(string)}
+	want := []string{"ketamine-iv-demo-x10", "3s", "10s", "30s", "4m0s", "12s", "2m"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("demo protocol %v, want %v", got, want)
+	}
+	if len(p.Limit) != 13 || p.Limit[0]["delay"] != "10s" {
+		t.Fatalf("limits must be the shipped ones, delays unchanged: %v", p.Limit)
+	}
+	// chairside itself accepts it.
+	cfg := filepath.Join(filepath.Dir(out), "chairside.toml")
+	os.WriteFile(cfg, []byte("chair = \"c\"\nprotocol = \"p.toml\"\n[mqtt]\nbroker = \"tcp://127.0.0.1:1\"\n[store]\ndir = \"s\"\n[[sensor]]\ndriver = \"nonin\"\nport = \"n\"\n[annunciator]\nkind = \"none\"\n"), 0o600)
+	if b, err := exec.Command("go", "run", "../chairside", "-check", "-config", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("chairside -check refuses the demo protocol: %v\n%s", err, b)
+	}
+}

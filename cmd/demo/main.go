@@ -1,0 +1,106 @@
+// Command demo runs every part of chairside on one machine (CONTRACT §1,
+// `make demo`): the embedded MQTT broker, vitalsim emulating a Nonin
+// oximeter and a SunTech NIBP module on pseudo-terminals for each of three
+// chairs (calm, desaturating, hypertensive), a chairside daemon per chair on
+// those ptys, and a nurse's view in the terminal that follows every chair
+// and plays the nurse's part (infusion start and end). Ctrl-C stops it all.
+//
+//	demo [-bin DIR] [-configs DIR] [-speed X] [-listen ADDR] [-for D]
+//
+// The scenarios run -speed times faster than life and the demo protocol is
+// the shipped one with its schedule (phases, NIBP intervals) as much faster;
+// alarm delays and frame rates stay real, because the sensors' data does.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/chairside/chairside/cmd/internal/buildinfo"
+)
+
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitFlags   = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the demo's flags.
+type options struct {
+	bin     string        // where chairside and vitalsim are
+	configs string        // the repository's configs folder
+	speed   float64       // how much faster than life
+	listen  string        // the embedded broker's address
+	dir     string        // working folder; "" = a temporary one, removed at the end
+	runFor  time.Duration // 0 = until Ctrl-C
+	every   time.Duration // how often the view is printed
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o := options{every: 5 * time.Second}
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	exe, _ := os.Executable()
+	fs.StringVar(&o.bin, "bin", filepath.Dir(exe), "`folder` holding the chairside and vitalsim binaries")
+	fs.StringVar(&o.configs, "configs", "configs", "the repository's configs `folder` (protocol and scenarios)")
+	fs.Float64Var(&o.speed, "speed", 10, "run scenarios and the session schedule `X` times faster than life (1..60)")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:1883", "embedded MQTT broker `address`; a busy port falls back to a free one")
+	fs.StringVar(&o.dir, "dir", "", "working `folder` for configs, stores and logs (default: a temporary one, removed at the end)")
+	fs.DurationVar(&o.runFor, "for", 0, "stop after this `duration` (default: at Ctrl-C)")
+	version := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitFlags
+	}
+	if *version {
+		fmt.Fprintln(stdout, "demo", buildinfo.Version())
+		return exitOK
+	}
+	if fs.NArg() > 0 || o.speed < 1 || o.speed > 60 {
+		fmt.Fprintln(stderr, "demo: -speed must be between 1 and 60, and no arguments are taken")
+		return exitFlags
+	}
+	// The parts run in their chairs' folders: every path must be absolute.
+	for _, p := range []*string{&o.bin, &o.configs} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			fmt.Fprintf(stderr, "demo: %v\n", err)
+			return exitFlags
+		}
+		*p = abs
+	}
+	for _, name := range []string{"chairside", "vitalsim"} {
+		if _, err := os.Stat(filepath.Join(o.bin, name)); err != nil {
+			fmt.Fprintf(stderr, "demo: %s not found in -bin %s (make build puts it in bin/): %v\n", name, o.bin, err)
+			return exitFlags
+		}
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if o.runFor > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.runFor)
+		defer cancel()
+	}
+	if err := demo(ctx, o, stdout, log); err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return exitRuntime
+	}
+	return exitOK
+}

@@ -271,6 +271,7 @@ func (d *daemon) startEngine(boot uint64) ([]monitor.Event, error) {
 func (d *daemon) afterStep() func(*monitor.Engine) {
 	var lastStats, lastPing time.Time
 	var pending bool
+	var lastStatus string
 	return func(e *monitor.Engine) {
 		now := time.Now()
 		switch e.TakeDirty() {
@@ -288,11 +289,33 @@ func (d *daemon) afterStep() func(*monitor.Engine) {
 		if now.Sub(lastPing) >= time.Second {
 			lastPing = now
 			_, _ = sd.SdNotify(false, sd.SdNotifyWatchdog)
+			if st := d.status(e); st != lastStatus {
+				lastStatus = st
+				_, _ = sd.SdNotify(false, "STATUS="+st)
+			}
 			d.out.mu.Lock()
 			d.out.state.Phase, d.out.state.Session = e.Phase().String(), e.SessionID()
 			d.out.mu.Unlock()
 		}
 	}
+}
+
+// status is the one line systemctl status shows: the session, the link
+// and the store.
+func (d *daemon) status(e *monitor.Engine) string {
+	st := "idle"
+	if id := e.SessionID(); id != "" {
+		st = fmt.Sprintf("session %s, %s", id, e.Phase())
+	}
+	if d.link.Up() {
+		st += "; broker connected"
+	} else {
+		st += "; broker not connected"
+	}
+	if d.st == nil {
+		st += "; no store"
+	}
+	return st
 }
 
 func (d *daemon) saveSnapshot() {

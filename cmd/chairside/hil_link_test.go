@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,6 +151,64 @@ func TestHILStopDuringStartup(t *testing.T) {
 		code, took := be.stop(syscall.SIGTERM)
 		if code != 0 || took > 5*time.Second {
 			t.Fatalf("SIGTERM %v after the start: exit %d after %v (want 0 within 5 s)", after, code, took)
+		}
+	}
+}
+
+// systemd's notify protocol: READY once running, STATUS with the session
+// and the broker, WATCHDOG pings from the engine loop, STOPPING at SIGTERM.
+func TestHILSystemdNotify(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hardware-in-the-loop test")
+	}
+	b := startBroker(t)
+	be := newBench(t, b)
+	sock := filepath.Join(be.dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	got := make(chan string, 256)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := conn.ReadFromUnix(buf)
+			if err != nil {
+				close(got)
+				return
+			}
+			got <- string(buf[:n])
+		}
+	}()
+	be.env = []string{"NOTIFY_SOCKET=" + sock}
+	be.start()
+	seen := map[string]bool{}
+	deadline := time.After(20 * time.Second)
+	for !(seen["READY=1"] && seen["WATCHDOG=1"] && seen["STATUS=session"]) {
+		select {
+		case m := <-got:
+			for _, k := range []string{"READY=1", "WATCHDOG=1"} {
+				seen[k] = seen[k] || m == k
+			}
+			if strings.HasPrefix(m, "STATUS=session s-") && strings.Contains(m, "baseline; broker connected") {
+				seen["STATUS=session"] = true
+			}
+		case <-deadline:
+			t.Fatalf("after 20 s the daemon has sent %v; want READY=1, WATCHDOG=1 and a STATUS with the session\n%s", seen, be.log())
+		}
+	}
+	if code, _ := be.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for timeout := time.After(2 * time.Second); ; {
+		select {
+		case m := <-got:
+			if m == "STOPPING=1" {
+				return
+			}
+		case <-timeout:
+			t.Fatal("no STOPPING=1 at SIGTERM")
 		}
 	}
 }

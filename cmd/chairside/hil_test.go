@@ -226,6 +226,7 @@ type bench struct {
 	cuff   *suntech.Module
 	proc   *exec.Cmd
 	stderr *os.File
+	env    []string // added to the daemon's environment
 }
 
 var buildOnce sync.Once
@@ -334,6 +335,7 @@ func (be *bench) start() {
 	be.stderr = f
 	be.proc = exec.Command(be.bin, "-config", be.config)
 	be.proc.Stderr = f
+	be.proc.Env = append(os.Environ(), be.env...)
 	if err := be.proc.Start(); err != nil {
 		be.t.Fatal(err)
 	}

@@ -33,6 +33,10 @@ t = "30s"
 spo2 = { to = 85, over = "2m30s" }   # DF2 reports SpO2 3 times a second: about 7 readings
 
 [[at]]
+t = "2m"
+garbage = { device = "nonin", bytes = 300 }   # mid-ramp: no value from it, counted as garbled
+
+[[at]]
 t = "3m"
 unplug = "nonin"
 
@@ -47,6 +51,10 @@ unplug = "suntech"
 [[at]]
 t = "4m30s"
 replug = "suntech"
+
+[[at]]
+t = "4m40s"
+garbage = { device = "suntech", bytes = 100 }  # before the next measurement
 `
 
 func TestHILNoninAndSunTech(t *testing.T) {
@@ -119,6 +127,15 @@ func TestHILNoninAndSunTech(t *testing.T) {
 	if !seen[97] || len(seen) < 4 {
 		t.Errorf("SpO2 values seen %v: want 97 down to 85 in steps", seen)
 	}
+	pulses, _ := oxi.since(0, vitals.Pulse)
+	for _, x := range pulses {
+		if x.Value != 70 || x.Flags != 0 {
+			t.Fatalf("pulse reading %+v, want exactly 70 throughout (garbage never gives a value)", x)
+		}
+	}
+	if len(pulses) < 5 {
+		t.Fatalf("%d pulse readings", len(pulses))
+	}
 
 	// The unplug: the link goes and comes back (told by the log, which
 	// does not depend on catching the half second in between), the driver
@@ -141,8 +158,10 @@ func TestHILNoninAndSunTech(t *testing.T) {
 	if n := strings.Count(noninLog.String(), "serial port opened"); n != 2 {
 		t.Errorf("the nonin driver opened its port %d times, want 2:\n%s", n, noninLog.String())
 	}
-	if st := oxi.lastStatus(); st.Frames < 75 || st.Garbled > 2 {
-		t.Errorf("nonin status %+v", st)
+	// The 300 garbage bytes are at most 60 frames' worth; some of them
+	// fail framing or checksum and are counted (counts only grow).
+	if st := oxi.lastStatus(); st.Frames < 75 || st.Garbled < 1 || st.Garbled > 60 {
+		t.Errorf("nonin status %+v: want the garbage counted as 1..60 garbled frames", st)
 	}
 
 	// The cuff's cable too: the driver reopens and measures again.
@@ -162,7 +181,7 @@ func TestHILNoninAndSunTech(t *testing.T) {
 	log := r.stderr.String()
 	for _, want := range [][]string{
 		{`"msg":"vitalsim running"`, `"scenario":"hil"`, `"speed":60`},
-		{`"msg":"scenario entry"`, `"entry":"at[3]"`, `"does":"unplug nonin"`},
+		{`"msg":"scenario entry"`, `"entry":"at[4]"`, `"does":"unplug nonin"`},
 		{`"msg":"next NIBP measurement will fail"`, `"code":"0x57 inflate timeout, leak or loose cuff"`},
 		{`"msg":"vitalsim stopped"`},
 	} {

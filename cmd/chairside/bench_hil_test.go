@@ -80,21 +80,7 @@ func BenchmarkHILDaemon(b *testing.B) {
 	protocol := strings.Replace(hilProtocol, "delay = \"2s\"\nhysteresis = 1\nlatch = true", "delay = \"0s\"\nhysteresis = 1", 1)
 	os.WriteFile(filepath.Join(dir, "bench.toml"), []byte(protocol+"\n"), 0o600)
 	cfgPath := filepath.Join(dir, "chairside.toml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`chair = "chair-b"
-protocol = "bench.toml"
-[mqtt]
-broker = %q
-[store]
-dir = "store"
-[[sensor]]
-driver = "nonin"
-port = %q
-[[sensor]]
-driver = "suntech"
-port = %q
-[annunciator]
-kind = "none"
-`, br.url(), filepath.Join(dir, "nonin"), filepath.Join(dir, "suntech"))), 0o600)
+	os.WriteFile(cfgPath, []byte(chairConfig("chair-b", "bench.toml", fmt.Sprintf("broker = %q", br.url()), dir)), 0o600)
 	logf, _ := os.Create(filepath.Join(dir, "chairside.log"))
 	var proc *exec.Cmd
 	start := func() {

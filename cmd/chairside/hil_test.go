@@ -309,8 +309,14 @@ func (be *bench) write(name, text string) string {
 
 // configure writes the daemon's config with mqtt as its [mqtt] table.
 func (be *bench) configure(mqtt string) {
-	be.config = be.write("chairside.toml", fmt.Sprintf(`chair = "chair-07"
-protocol = "hil.toml"
+	be.config = be.write("chairside.toml", chairConfig("chair-07", "hil.toml", mqtt, be.dir))
+}
+
+// chairConfig is a chair's config: a Nonin and a SunTech on the ptys linked
+// in dir, its store in dir/store, no annunciator.
+func chairConfig(chair, protocol, mqtt, dir string) string {
+	return fmt.Sprintf(`chair = %q
+protocol = %q
 [mqtt]
 %s
 [store]
@@ -323,7 +329,7 @@ driver = "suntech"
 port = %q
 [annunciator]
 kind = "none"
-`, mqtt, filepath.Join(be.dir, "nonin"), filepath.Join(be.dir, "suntech")))
+`, chair, protocol, mqtt, filepath.Join(dir, "nonin"), filepath.Join(dir, "suntech"))
 }
 
 func (be *bench) start() {

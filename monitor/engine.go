@@ -61,8 +61,9 @@ type Engine struct {
 	nibpIdx int // index of the NIBP sensor, -1 if none
 	remote  map[string]bool
 
-	now time.Time
-	out []Event
+	now    time.Time
+	ticked time.Time // the last Tick's now (NextDeadline)
+	out    []Event
 
 	sess     session
 	ids      counters
@@ -227,9 +228,10 @@ func (e *Engine) Result(now time.Time, r vitals.Result) []Event {
 
 // Tick advances time: vitals each second, condition delays, the NIBP schedule,
 // phase reminders, escalation, reminders and the end of an audio pause. Call
-// it at least every 100 ms.
+// it at least every 100 ms, or when NextDeadline says.
 func (e *Engine) Tick(now time.Time) []Event {
 	e.begin(now)
+	e.ticked = e.now
 	e.autoStartTick()
 	if e.sess.Phase.InSession() {
 		e.publishVitals()

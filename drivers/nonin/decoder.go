@@ -144,6 +144,21 @@ func (d *Decoder) Last() State {
 	return s
 }
 
+// QuietFrames reports how many frames can arrive, from the current position,
+// before the next one that emits a value: in a DF2/DF7 stream whose packet
+// index is known, the frames after SpO2 (index 2) up to and including the
+// next packet's frame 0, since values come only from frames 1 (HR) and 2
+// (SpO2); a frame begun but not complete counts among them. It is 0 when the
+// next frame may emit, when the index is not known (hunting, before the
+// first SYNC) and in DF8, so a reader that leaves QuietFrames frames waiting
+// in the port's buffer and then reads them at once delays no value.
+func (d *Decoder) QuietFrames() int {
+	if d.format == DF8 || !d.locked || !d.aligned || d.idx < idxSpO2 {
+		return 0
+	}
+	return packetFrames - d.idx // idx+1 .. 24, then the next frame 0
+}
+
 // Reset forgets the stream position, as after the port was reopened: a lone
 // DF8 frame still waiting for its successor counts as a good frame, the other
 // pending bytes (a frame cut off by the unplug) are skipped into the current

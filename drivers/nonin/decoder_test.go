@@ -496,3 +496,30 @@ func TestDecoderAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestDF2RealCaptureOpenedMidPacket is the whole recorded stream: the port
+// was opened four frames before a packet's end. Those frames are good
+// frames of an unknown packet position: no value from them, not garbled;
+// the values come from the first whole packet, as each frame ends.
+func TestDF2RealCaptureOpenedMidPacket(t *testing.T) {
+	v, _ := loadVectors(t, "df2_mattjlewis_stream.hex")
+	stream := v[""]
+	if len(stream) != 30*5 {
+		t.Fatalf("capture is %d bytes, want 150", len(stream))
+	}
+	d, r := newDec(t, DF2)
+	r.feedBytes(d, stream)
+	want := []vitals.Reading{
+		{Sensor: 3, Param: vitals.Pulse, Value: 74},
+		{Sensor: 3, Param: vitals.SpO2, Value: 96},
+	}
+	if len(r.readings) != len(want) || r.readings[0] != want[0] || r.readings[1] != want[1] {
+		t.Fatalf("readings %+v, want %+v", r.readings, want)
+	}
+	if r.at[0] != 30 || r.at[1] != 35 {
+		t.Errorf("values emitted after %v bytes, want [30 35]", r.at)
+	}
+	if d.Garbled() != 0 {
+		t.Errorf("%d garbled frames in a clean recording", d.Garbled())
+	}
+}

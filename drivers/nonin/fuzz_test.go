@@ -21,7 +21,7 @@ var fuzzFormats = [3]Format{DF2, DF7, DF8}
 // Reset, nothing buffered and the counts countModel gives for a stream that
 // ends there; the buffer within its fixed bound.
 func FuzzDecoder(f *testing.F) {
-	for _, name := range []string{"df2_mattjlewis_packet.hex", "df2_pufferfish_packet.hex", "df2_pufferfish_frames.txt"} {
+	for _, name := range []string{"df2_mattjlewis_packet.hex", "df2_mattjlewis_stream.hex", "df2_pufferfish_packet.hex", "df2_pufferfish_frames.txt"} {
 		v, order := loadVectors(f, name)
 		for _, k := range order {
 			f.Add(append([]byte{0, 5}, v[k]...))

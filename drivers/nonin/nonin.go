@@ -124,7 +124,7 @@ func (d *Dev) Run(ctx context.Context) error {
 // session reads one opened port until it fails or ctx is done.
 func (d *Dev) session(ctx context.Context, p *serialport.Port) error {
 	d.dec.Reset() // a frame cut off by the last unplug is not continued on the new port
-	err := serialport.Pump(ctx, p, d.buf[:], d.dec.Feed, d.opts.StatusEvery, d.sendStatus)
+	err := serialport.PumpPaced(ctx, p, d.buf[:], d.dec.Feed, d.opts.StatusEvery, d.sendStatus, d.slack)
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("nonin: %s: %w", p, err)
 	}
@@ -132,6 +132,22 @@ func (d *Dev) session(ctx context.Context, p *serialport.Port) error {
 }
 
 func (d *Dev) sendStatus() { d.sink.Status(d.dec.Status()) }
+
+// frameTime is the time one DF2/DF7 frame takes on the wire.
+const frameTime = time.Second / framesPerSec
+
+// slack is how long the session may leave frames in the port's buffer: the
+// frames before the next one that carries a value (Decoder.QuietFrames),
+// less a frame and a half of margin for jitter. After a packet's SpO2 frame
+// that is about 290 ms, so the process wakes for the port about 15 times a
+// second instead of 75, while every value still leaves as its frame arrives.
+func (d *Dev) slack() time.Duration {
+	q := d.dec.QuietFrames()
+	if q < 3 {
+		return 0
+	}
+	return time.Duration(q)*frameTime - 3*frameTime/2
+}
 
 // String names the driver, its format and its port.
 func (d *Dev) String() string {

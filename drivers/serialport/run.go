@@ -143,7 +143,7 @@ func open(cfg Config) (*Port, error) {
 		_ = sp.Close()
 		return nil, fmt.Errorf("serialport: set read timeout on %s: %w", dev, err)
 	}
-	return &Port{sp: sp, path: cfg.Path, dev: dev}, nil
+	return &Port{sp: sp, pl: pollable(sp, dev), timeout: cfg.ReadTimeout, libWait: cfg.ReadTimeout, path: cfg.Path, dev: dev}, nil
 }
 
 // runSession calls session and closes p when session returns or ctx is done,

@@ -41,10 +41,11 @@ type cycle struct {
 
 // link is the state of one session, owned by its goroutine.
 type link struct {
-	d   *Dev
-	o   *Opts
-	p   *serialport.Port
-	gen uint64
+	d        *Dev
+	o        *Opts
+	p        *serialport.Port
+	gen      uint64
+	wakeable bool // p.CanWake: reads may wait until the next deadline
 
 	queue     [4][]byte // commands waiting for the gap, oldest first
 	queued    int
@@ -247,6 +248,46 @@ func (l *link) tick(now time.Time) error {
 	l.queued--
 	l.lastWrite = now
 	return l.write(cmd)
+}
+
+// wait is how long the next read may wait: until the earliest time tick or
+// quiet has something to do (a poll, a status, a queued command's gap, a
+// time-out, an incomplete frame's end), at most maxWait. Requests and
+// shutdown wake the read. On a port that cannot be woken, and during a cycle
+// whose CycleLimit runs on an injected Clock the loop cannot foresee, it is
+// readTimeout, as always before.
+func (l *link) wait(now time.Time) time.Duration {
+	if !l.wakeable {
+		return readTimeout
+	}
+	next := l.nextStatus
+	c := &l.cyc
+	if c.id == "" {
+		next = earlier(next, l.nextIdle)
+	} else {
+		if _, real := l.o.Clock.(systemClock); !real {
+			return readTimeout
+		}
+		next = earlier(next, c.started.Add(l.o.CycleLimit))
+		next = earlier(next, c.heard.Add(l.o.AnswerTimeout))
+		if c.phase == measuring {
+			next = earlier(next, c.nextPoll)
+		}
+	}
+	if l.queued > 0 {
+		next = earlier(next, l.lastWrite.Add(l.o.CommandGap))
+	}
+	if l.d.parser.Pending() > 0 {
+		next = earlier(next, l.lastByte.Add(frameGap))
+	}
+	return min(max(next.Sub(now), minWait), maxWait)
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // stop is the shutdown path: abort a running cycle at once, gap or not.

@@ -14,9 +14,19 @@ import (
 
 // Loop timing.
 const (
-	// readTimeout is the longest a read waits, so it is also how often the
-	// loop looks at its deadlines and requests when the line is quiet.
+	// readTimeout is the longest a read waits on a port that cannot be
+	// woken (serialport.Port.CanWake), so it is also how often the loop
+	// looks at its deadlines and requests when the line is quiet; during a
+	// cycle measured by an injected Clock, likewise.
 	readTimeout = 50 * time.Millisecond
+	// maxWait is the longest a read waits on a port that can be woken: the
+	// loop then reads until its next deadline (see link.wait), and Start,
+	// Abort and shutdown wake it. Each wake-up of an idle daemon costs some
+	// tens of microseconds of a core; 20 a second was a tenth of the
+	// daemon's budget.
+	maxWait = time.Second
+	// minWait keeps a deadline just reached from becoming a busy loop.
+	minWait = time.Millisecond
 	// statusEvery is the Sink.Status cadence.
 	statusEvery = time.Second
 	// frameGap: a frame still incomplete after this long of quiet never
@@ -89,8 +99,10 @@ func (d *Dev) stopper(outer, inner context.Context, cancel context.CancelFunc) {
 // session is one open port's life: the read loop that also sends commands
 // and keeps the deadlines. It returns on an unplug, an I/O error or shutdown.
 func (d *Dev) session(outer context.Context, cancel context.CancelFunc, p *serialport.Port) (err error) {
-	l := &link{d: d, o: &d.opts, p: p, gen: d.opened()}
+	l := &link{d: d, o: &d.opts, p: p, gen: d.opened(p), wakeable: p.CanWake()}
 	defer func() { d.closed(outer, err) }()
+	// Shutdown must not wait for a long read (Start and Abort wake it too).
+	defer context.AfterFunc(outer, p.Wake)()
 	d.parser.Discard() // bytes from before the unplug are not a frame's beginning
 	now := time.Now()
 	l.push(d.cmdAbort) // deflate whatever a crash or a lost link left inflating
@@ -104,7 +116,7 @@ func (d *Dev) session(outer context.Context, cancel context.CancelFunc, p *seria
 			cancel()
 			return nil
 		}
-		n, rerr := p.Read(buf)
+		n, rerr := p.ReadWait(buf, l.wait(time.Now()))
 		now := time.Now() // line timing is real time; only CycleLimit follows Clock
 		if n > 0 {
 			l.feed(buf[:n], now)
@@ -125,11 +137,12 @@ func (d *Dev) session(outer context.Context, cancel context.CancelFunc, p *seria
 	}
 }
 
-// opened marks a session as holding the port and returns its number.
-func (d *Dev) opened() uint64 {
+// opened marks a session as holding the port p and returns its number.
+func (d *Dev) opened(p *serialport.Port) uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.open = true
+	d.port = p
 	d.gen++
 	return d.gen
 }
@@ -139,6 +152,7 @@ func (d *Dev) opened() uint64 {
 func (d *Dev) closed(outer context.Context, cause error) {
 	d.mu.Lock()
 	d.open = false
+	d.port = nil
 	id := d.busy
 	d.busy, d.aborting, d.inCycle, d.pressure = "", false, false, 0
 	d.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"go.bug.st/serial"
 
 	"github.com/chairside/chairside/drivers"
+	"github.com/chairside/chairside/drivers/serialport"
 )
 
 // Opts configures a Dev. Zero durations take the DefaultOpts value.
@@ -136,13 +137,14 @@ type Dev struct {
 	running atomic.Bool
 
 	mu       sync.Mutex
-	open     bool        // a session holds the port
-	gen      uint64      // counts sessions; requests carry it so a stale one is ignored
-	busy     string      // request id from Start until its Result is sent
-	aborting bool        // Abort was requested for busy
-	pressure int16       // latest cuff pressure during a cycle
-	inCycle  bool        // pressure is current
-	stats    ParserStats // a copy of the parser's counts for Stats
+	open     bool             // a session holds the port
+	port     *serialport.Port // the session's port, to wake its read for a request
+	gen      uint64           // counts sessions; requests carry it so a stale one is ignored
+	busy     string           // request id from Start until its Result is sent
+	aborting bool             // Abort was requested for busy
+	pressure int16            // latest cuff pressure during a cycle
+	inCycle  bool             // pressure is current
+	stats    ParserStats      // a copy of the parser's counts for Stats
 
 	parser Parser // owned by Run's goroutine
 }
@@ -209,6 +211,7 @@ func (d *Dev) Start(ctx context.Context, requestID string) error {
 	default:
 		return fmt.Errorf("suntech: start %s: request queue full", requestID)
 	}
+	d.port.Wake()
 	d.busy = requestID
 	return nil
 }
@@ -231,6 +234,7 @@ func (d *Dev) Abort() error {
 	default:
 		return fmt.Errorf("suntech: abort %s: request queue full", d.busy)
 	}
+	d.port.Wake()
 	d.aborting = true
 	return nil
 }

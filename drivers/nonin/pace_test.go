@@ -1,0 +1,124 @@
+package nonin
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/chairside/chairside/drivers/serialport/serialtest"
+	"github.com/chairside/chairside/monitor/vitals"
+)
+
+// TestQuietFrames: the frames a paced reader may leave in the buffer are
+// those after SpO2 (index 2) up to the next packet's frame 0; none while the
+// packet position is unknown, before a value frame, or in DF8.
+func TestQuietFrames(t *testing.T) {
+	enc, _ := NewEncoder(DF2)
+	st := Steady(97, 72)
+	d, _ := newDec(t, DF2)
+	if q := d.QuietFrames(); q != 0 {
+		t.Errorf("QuietFrames before any frame = %d, want 0", q)
+	}
+	// Opened mid-packet: index unknown until the SYNC.
+	for enc.Index() != 20 {
+		enc.Append(nil, &st)
+	}
+	for i := 20; i < packetFrames; i++ {
+		d.Feed(enc.Append(nil, &st))
+		if q := d.QuietFrames(); q != 0 {
+			t.Errorf("QuietFrames before the first SYNC = %d, want 0", q)
+		}
+	}
+	for pkt := 0; pkt < 2; pkt++ {
+		for i := 0; i < packetFrames; i++ {
+			f := enc.Append(nil, &st)
+			d.Feed(f[:2])        // a frame begun: the position still counts
+			want, prev := 0, i-1 // the last complete frame
+			if prev < 0 {
+				prev = packetFrames - 1
+			}
+			if prev >= idxSpO2 {
+				want = packetFrames - prev
+			}
+			if pkt == 0 && i == 0 {
+				want = 0 // the first SYNC frame is not complete yet
+			}
+			if q := d.QuietFrames(); q != want {
+				t.Errorf("packet %d, frame %d begun: QuietFrames = %d, want %d", pkt, i, q, want)
+			}
+			d.Feed(f[2:])
+			want = 0
+			if i >= idxSpO2 {
+				want = packetFrames - i
+			}
+			if q := d.QuietFrames(); q != want {
+				t.Errorf("packet %d, after frame %d: QuietFrames = %d, want %d", pkt, i, q, want)
+			}
+		}
+	}
+	d.Feed([]byte{0xff}) // garbage: hunting, position lost
+	d.Feed(enc.Append(nil, &st))
+	if q := d.QuietFrames(); q != 0 {
+		t.Errorf("QuietFrames after a framing error = %d, want 0", q)
+	}
+
+	d8, _ := newDec(t, DF8)
+	e8, _ := NewEncoder(DF8)
+	for i := 0; i < 3; i++ {
+		d8.Feed(e8.Append(nil, &st))
+	}
+	if q := d8.QuietFrames(); q != 0 {
+		t.Errorf("DF8 QuietFrames = %d, want 0", q)
+	}
+}
+
+// TestPacedReadsKeepValuesOnTime: the driver sleeps over the frames that
+// carry no value, but each SpO2 still reaches the sink as its frame arrives,
+// at the real frame rate.
+func TestPacedReadsKeepValuesOnTime(t *testing.T) {
+	pt := serialtest.New(t)
+	snk := newSink()
+	drv, err := New(&Opts{Port: pt.Name, Format: DF2, Sensor: 1}, snk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- drv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	enc, _ := NewEncoder(DF2)
+	tick := time.NewTicker(frameTime)
+	defer tick.Stop()
+	var worst time.Duration
+	checked := 0
+	for n := 0; n < 8*packetFrames; n++ {
+		<-tick.C
+		v := int16(90 + n/packetFrames) // a new SpO2 every packet
+		st := Steady(v, 72)
+		idx := enc.Index()
+		if _, err := pt.Master.Write(enc.Append(nil, &st)); err != nil {
+			t.Fatal(err)
+		}
+		if idx != idxSpO2 || n < 2*packetFrames {
+			continue // let the driver open the port and lock first
+		}
+		sent := time.Now()
+		want := vitals.Reading{Sensor: 1, Param: vitals.SpO2, Value: v}
+		for !hasReading(want, 0)(snk.snapshot()) {
+			if time.Since(sent) > 100*time.Millisecond {
+				t.Fatalf("SpO2 %d not read within 100ms of its frame (a paused reader slept through it)", v)
+			}
+			select {
+			case <-snk.notify:
+			case <-time.After(time.Millisecond):
+			}
+		}
+		worst = max(worst, time.Since(sent))
+		checked++
+	}
+	if checked < 5 {
+		t.Fatalf("only %d packets checked", checked)
+	}
+	t.Logf("worst SpO2 delay after its frame: %v over %d packets", worst, checked)
+}

@@ -1,0 +1,150 @@
+//go:build linux
+
+package serialport
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/chairside/chairside/drivers/serialport/serialtest"
+	"go.bug.st/serial"
+)
+
+func openPTY(t *testing.T, timeout time.Duration) (*serialtest.PTY, *Port) {
+	t.Helper()
+	pt := serialtest.New(t)
+	cfg, err := Config{Path: pt.Name, Mode: serial.Mode{BaudRate: 9600}, ReadTimeout: timeout}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	if p.pl == nil {
+		t.Fatal("the library's port on a pty did not get a pollable descriptor")
+	}
+	return pt, p
+}
+
+// isPortClosed: the library's own error, as its Read would give.
+func isPortClosed(err error) bool {
+	var pe *serial.PortError
+	return errors.As(err, &pe) && pe.Code() == serial.PortClosed
+}
+
+func TestPollReadKeepsLibraryErrors(t *testing.T) {
+	t.Run("unplug", func(t *testing.T) {
+		pt, p := openPTY(t, time.Second)
+		if _, err := pt.Master.Write([]byte("ab")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 8)
+		if n, err := p.Read(buf); n != 2 || err != nil {
+			t.Fatalf("Read = %d, %v; want 2, nil", n, err)
+		}
+		pt.Unplug()
+		t0 := time.Now()
+		n, err := p.Read(buf)
+		if n != 0 || !isPortClosed(err) || !IsUnplug(err) {
+			t.Errorf("Read after unplug = %d, %v; want the library's PortClosed", n, err)
+		}
+		if d := time.Since(t0); d > 500*time.Millisecond {
+			t.Errorf("unplug seen after %v, not at once", d)
+		}
+		if _, err := p.Write([]byte("x")); !IsUnplug(err) {
+			t.Errorf("Write after unplug = %v; IsUnplug false", err)
+		}
+	})
+	t.Run("close during read", func(t *testing.T) {
+		_, p := openPTY(t, time.Hour)
+		got := make(chan error, 1)
+		go func() {
+			_, err := p.Read(make([]byte, 8))
+			got <- err
+		}()
+		time.Sleep(20 * time.Millisecond)
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-got:
+			if !isPortClosed(err) {
+				t.Errorf("Read ended by Close = %v; want the library's PortClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close did not unblock Read")
+		}
+		if _, err := p.Read(make([]byte, 1)); !isPortClosed(err) {
+			t.Errorf("Read after Close = %v; want PortClosed", err)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		pt, p := openPTY(t, 30*time.Millisecond)
+		t0 := time.Now()
+		if n, err := p.Read(make([]byte, 8)); n != 0 || !errors.Is(err, ErrTimeout) {
+			t.Fatalf("Read on a silent port = %d, %v; want ErrTimeout", n, err)
+		}
+		if d := time.Since(t0); d < 25*time.Millisecond || d > time.Second {
+			t.Errorf("timeout after %v, want about 30ms", d)
+		}
+		// The deadline is per Read: a later byte is still read.
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			_, _ = pt.Master.Write([]byte{0x7f})
+		}()
+		buf := make([]byte, 8)
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			n, err := p.Read(buf)
+			if n == 1 && buf[0] == 0x7f {
+				break
+			}
+			if (err != nil && !errors.Is(err, ErrTimeout)) || time.Now().After(deadline) {
+				t.Fatalf("Read = %d, %v", n, err)
+			}
+		}
+	})
+}
+
+func TestWake(t *testing.T) {
+	pt, p := openPTY(t, time.Hour)
+	if !p.CanWake() {
+		t.Fatal("CanWake = false on the library's port")
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := p.ReadWait(make([]byte, 8), time.Hour)
+		got <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	p.Wake()
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrTimeout) {
+			t.Errorf("woken ReadWait = %v; want ErrTimeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wake did not end a pending ReadWait")
+	}
+
+	// A wake with no read pending ends the next one, and only that one.
+	p.Wake()
+	t0 := time.Now()
+	if _, err := p.ReadWait(make([]byte, 8), time.Hour); !errors.Is(err, ErrTimeout) || time.Since(t0) > time.Second {
+		t.Errorf("ReadWait after Wake = %v after %v; want ErrTimeout at once", err, time.Since(t0))
+	}
+	if _, err := pt.Master.Write([]byte("z")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if n, err := p.ReadWait(buf, 5*time.Second); n != 1 || err != nil || buf[0] != 'z' {
+		t.Errorf("ReadWait = %d %q, %v; want the byte", n, buf[:n], err)
+	}
+	// ReadWait's timeout is for that call: Read keeps the configured one.
+	t0 = time.Now()
+	if _, err := p.ReadWait(buf, 30*time.Millisecond); !errors.Is(err, ErrTimeout) || time.Since(t0) > time.Second {
+		t.Errorf("ReadWait(30ms) on a silent port = %v after %v", err, time.Since(t0))
+	}
+}

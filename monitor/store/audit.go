@@ -35,19 +35,7 @@ func (s *Store) LogAudit(e Entry) error {
 	if _, err := json.Marshal(e); err != nil {
 		return fmt.Errorf("store %s: audit entry: %w", s.path, err)
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
-	}
-	if s.readOnly {
-		s.mu.Unlock()
-		return ErrReadOnly
-	}
-	s.queueLocked()
-	s.audit = append(s.audit, e)
-	s.mu.Unlock()
-	return s.flush()
+	return s.commitNow(func() { s.audit = append(s.audit, e) })
 }
 
 // writeAudit appends entries inside a group commit and drops the oldest past

@@ -59,6 +59,25 @@ func (s *Store) loop() {
 	}
 }
 
+// commitNow queues what add puts in the queues (under s.mu) and runs the
+// group commit at once: the durable writes that do not wait for a window
+// (audit entries, snapshots).
+func (s *Store) commitNow(add func()) error {
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return ErrClosed
+	case s.readOnly:
+		s.mu.Unlock()
+		return ErrReadOnly
+	}
+	s.queueLocked()
+	add()
+	s.mu.Unlock()
+	return s.flush()
+}
+
 // flush is one group commit: every queued record, ack, audit entry and
 // snapshot in one transaction (bbolt fdatasyncs the pages, then the meta
 // page). On failure everything goes back to the queues for the next attempt.

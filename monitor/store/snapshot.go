@@ -12,22 +12,12 @@ import (
 // either this snapshot or, had it failed, the previous one; never a mix. It
 // goes out in one transaction with everything else queued.
 func (s *Store) SaveSnapshot(b []byte) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
-	}
-	if s.readOnly {
-		s.mu.Unlock()
-		return ErrReadOnly
-	}
-	s.queueLocked()
-	s.snap, s.snapSet = slices.Clone(b), true
-	if s.snap == nil {
-		s.snap = []byte{}
-	}
-	s.mu.Unlock()
-	return s.flush()
+	return s.commitNow(func() {
+		s.snap, s.snapSet = slices.Clone(b), true
+		if s.snap == nil {
+			s.snap = []byte{}
+		}
+	})
 }
 
 // LoadSnapshot returns the saved snapshot, or nil, nil when there is none. A

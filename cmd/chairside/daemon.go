@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
@@ -37,16 +38,8 @@ type daemon struct {
 	in     chan any
 	out    *outputs
 	link   *mqttlink.Link
-	synced atomicBool
+	synced atomic.Bool // the system clock is NTP-synchronised
 }
-
-type atomicBool struct {
-	mu sync.Mutex
-	v  bool
-}
-
-func (b *atomicBool) Load() bool   { b.mu.Lock(); defer b.mu.Unlock(); return b.v }
-func (b *atomicBool) Store(v bool) { b.mu.Lock(); b.v = v; b.mu.Unlock() }
 
 // runDaemon runs until ctx ends (SIGTERM/SIGINT) and returns the exit code.
 func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {

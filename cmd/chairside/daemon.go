@@ -389,10 +389,18 @@ func (d *daemon) watch(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case h := <-d.link.Health():
+		case h, ok := <-d.link.Health():
+			if !ok {
+				return // the link has shut down
+			}
 			msg := "MQTT link down: " + h.Reason
 			d.log.Warn("link health", "down", h.Down, "reason", h.Reason)
 			d.external(ctx, monitor.LinkDown, h.Down, msg)
+			if !h.Down {
+				// Delivering again (an ACL fixed): what was acknowledged and
+				// dropped meanwhile goes out now, not at the next sweep.
+				d.out.pub.resend()
+			}
 		case <-t.C:
 			check()
 		}

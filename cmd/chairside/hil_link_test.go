@@ -118,9 +118,38 @@ func TestHILShippedACLAndSilentDrop(t *testing.T) {
 	if el := time.Since(broken); el > 35*time.Second {
 		t.Fatalf("link_down %v after the ACL broke; want within 30 s of the last echo", el)
 	}
+
+	// The clinic fixes the ACL. Everything the broker acknowledged and
+	// dropped meanwhile reaches the records system, link_down's own start
+	// among it (it was published into the void), and the stream has no gap.
+	_, maxBefore, _ := seqGaps(t, records)
+	m.WriteACL(string(acl))
+	m.Reload()
+	records.waitFor(t, "link_down's start, published while dropped, resent", "/alarm", 60*time.Second, func(v map[string]any) bool {
+		return v["condition"] == "link_down" && v["phase"] == "start"
+	})
+	records.waitFor(t, "link_down's end", "/alarm", 30*time.Second, func(v map[string]any) bool {
+		return v["condition"] == "link_down" && v["phase"] == "end"
+	})
+	var missing []float64
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var max float64
+		missing, max, _ = seqGaps(t, records)
+		if len(missing) == 0 && max > maxBefore {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("60 s after the ACL was fixed: %d seqs of 1..%v never reached the records system: %v", len(missing), max, head(missing))
+		}
+	}
 	if code, _ := be.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
+	missing, max, _ := seqGaps(t, records)
+	if len(missing) > 0 {
+		t.Fatalf("after the stop: %d seqs of 1..%v missing: %v", len(missing), max, head(missing))
+	}
+	t.Logf("seqs 1..%v all delivered across the dropping ACL (%v before the fix)", max, maxBefore)
 }
 
 // SIGTERM at any moment of the start once signals are handled (sensors opening, the NIBP module's

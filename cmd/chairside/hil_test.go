@@ -480,26 +480,33 @@ func TestHILSession(t *testing.T) {
 		}
 	}
 
+	missing, max, stream := seqGaps(t, rec)
+	if len(missing) > 0 {
+		t.Fatalf("stream %s: %d of %v seqs missing at the subscriber: %v", stream, len(missing), max, head(missing))
+	}
+	t.Logf("stream %s: seqs 1..%v all delivered", stream, max)
+}
+
+// seqGaps checks the subscriber saw one stream (the store's) and returns the
+// seqs missing from 1 to the highest seen.
+func seqGaps(t *testing.T, rec *recorder) (missing []float64, max float64, stream string) {
+	t.Helper()
 	streams := rec.records()
 	if len(streams) != 1 {
 		t.Fatalf("streams = %d, want 1 (the store's)", len(streams))
 	}
-	for stream, seqs := range streams {
-		var max float64
-		for s := range seqs {
-			max = max0(max, s)
+	for s, seqs := range streams {
+		stream = s
+		for n := range seqs {
+			max = max0(max, n)
 		}
-		var missing []float64
-		for s := float64(1); s <= max; s++ {
-			if seqs[s] == 0 {
-				missing = append(missing, s)
+		for n := float64(1); n <= max; n++ {
+			if seqs[n] == 0 {
+				missing = append(missing, n)
 			}
 		}
-		if len(missing) > 0 {
-			t.Fatalf("stream %s: %d of %v seqs missing at the subscriber: %v", stream, len(missing), max, head(missing))
-		}
-		t.Logf("stream %s: seqs 1..%v all delivered", stream, max)
 	}
+	return missing, max, stream
 }
 
 func max0(a, b float64) float64 {

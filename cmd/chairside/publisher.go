@@ -7,27 +7,31 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chairside/chairside/monitor/mqttlink"
 	"github.com/chairside/chairside/monitor/store"
 )
 
 // broker is what the publisher needs of the MQTT link.
 type broker interface {
 	Publish(topic string, qos byte, retained bool, payload []byte, done func(error))
+	Mark() mqttlink.Mark
+	Confirm(m mqttlink.Mark, fn func(error))
 	Up() bool
 }
 
 // publisher sends messages to the broker: live ones as they come (records
 // once the store has committed them, see runWriter), then, after every
 // (re)connect and every sweep, the store's backlog in seq order. A record
-// leaves the store only when the broker acknowledged it.
+// leaves the store only once the broker is known to have delivered it.
 type publisher struct {
 	ctx  context.Context
 	link broker
 	st   *store.Store // nil: nothing to acknowledge or resend
 	log  *slog.Logger
 
-	live    chan outMsg
-	dropped atomic.Uint64
+	live     chan outMsg
+	dropped  atomic.Uint64
+	awaiting atomic.Int64 // records acknowledged by the broker, awaiting the link's proof of delivery
 
 	mu       sync.Mutex
 	inflight map[uint64]bool
@@ -37,6 +41,10 @@ type publisher struct {
 
 // maxRetry bounds the in-memory backlog kept when the store is down.
 const maxRetry = 20000
+
+// maxAwaiting pauses a backlog pass while this many records await the
+// link's proof of delivery, which bounds the memory they hold.
+const maxAwaiting = 8192
 
 func newPublisher(ctx context.Context, link broker, st *store.Store, log *slog.Logger) *publisher {
 	return &publisher{ctx: ctx, link: link, st: st, log: log, live: make(chan outMsg, 4096),
@@ -91,29 +99,68 @@ func (p *publisher) run() {
 }
 
 func (p *publisher) publish(m outMsg) {
-	if m.seq > 0 {
-		p.mu.Lock()
-		if p.inflight[m.seq] {
-			p.mu.Unlock()
-			return
-		}
-		p.inflight[m.seq] = true
-		p.mu.Unlock()
+	if p.claim(m.seq) {
+		p.deliver(m, nil)
 	}
+}
+
+// claim marks a record as on its way; false if it is already (seq 0, a
+// message in no store, is never claimed).
+func (p *publisher) claim(seq uint64) bool {
+	if seq == 0 {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.inflight[seq] {
+		return false
+	}
+	p.inflight[seq] = true
+	return true
+}
+
+// deliver publishes a message and settles it. A record leaves the store only
+// once the link has confirmed that the broker delivers what it acknowledged
+// (mqttlink's Confirm): a PUBACK alone is no proof, since a broker whose ACL
+// denies the chair's writes acknowledges and drops. Until it is settled the
+// record stays claimed, so no backlog pass sends it again meanwhile. acked,
+// if set, runs at the PUBACK or the failure.
+func (p *publisher) deliver(m outMsg, acked func()) {
+	mark := p.link.Mark()
 	p.link.Publish(m.topic, 1, m.retained, m.payload, func(err error) {
-		if m.seq == 0 {
-			if err != nil && m.record {
-				p.keep(m)
-			}
+		if acked != nil {
+			acked()
+		}
+		if err != nil || !m.record {
+			// Live state and replies: the PUBACK is enough, and the
+			// retained state is published again at every connect.
+			p.settle(m, err)
 			return
 		}
-		if err == nil && p.st != nil {
-			p.st.Ack(m.seq)
-		}
-		p.mu.Lock()
-		delete(p.inflight, m.seq)
-		p.mu.Unlock()
+		p.awaiting.Add(1)
+		p.link.Confirm(mark, func(err error) {
+			p.awaiting.Add(-1)
+			p.settle(m, err)
+		})
 	})
+}
+
+// settle ends a message's delivery: a delivered record is acknowledged to the
+// store; an undelivered one goes back to the backlog (in the store, or in
+// memory when there is none).
+func (p *publisher) settle(m outMsg, err error) {
+	if m.seq == 0 {
+		if err != nil && m.record {
+			p.keep(m)
+		}
+		return
+	}
+	if err == nil && p.st != nil {
+		p.st.Ack(m.seq)
+	}
+	p.mu.Lock()
+	delete(p.inflight, m.seq)
+	p.mu.Unlock()
 }
 
 // keep holds a record that could not be published and is in no store, so
@@ -155,30 +202,18 @@ func (p *publisher) backlog(done chan<- struct{}) {
 		}
 		for _, r := range recs {
 			after = r.Seq
-			p.mu.Lock()
-			busy := p.inflight[r.Seq]
-			if !busy {
-				p.inflight[r.Seq] = true
-			}
-			p.mu.Unlock()
-			if busy {
+			if !p.claim(r.Seq) {
 				continue
+			}
+			for p.awaiting.Load() >= maxAwaiting && p.ctx.Err() == nil {
+				time.Sleep(50 * time.Millisecond)
 			}
 			select {
 			case sem <- struct{}{}:
 			case <-p.ctx.Done():
 				return
 			}
-			seq := r.Seq
-			p.link.Publish(r.Topic, 1, false, r.Payload, func(err error) {
-				if err == nil {
-					p.st.Ack(seq)
-				}
-				p.mu.Lock()
-				delete(p.inflight, seq)
-				p.mu.Unlock()
-				<-sem
-			})
+			p.deliver(outMsg{record: true, seq: r.Seq, topic: r.Topic, payload: r.Payload}, func() { <-sem })
 		}
 	}
 }

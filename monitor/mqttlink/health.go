@@ -2,7 +2,6 @@ package mqttlink
 
 import (
 	"fmt"
-	"hash/maphash"
 	"sync"
 	"time"
 )
@@ -140,97 +139,4 @@ func (l *Link) evaluate(now time.Time) {
 			l.log.Info("mqtt link up")
 		}
 	}
-}
-
-// echo remembers the link's recent heartbeats and when one came back.
-// received runs on paho's router goroutine, so everything here is a few
-// comparisons under a lock that nobody holds for long.
-type echo struct {
-	mu      sync.Mutex
-	seed    maphash.Seed
-	recent  [8]uint64 // hashes of the last heartbeat payloads published
-	next    int
-	connAt  time.Time // this connection
-	first   time.Time // first heartbeat published on this connection
-	back    time.Time // last heartbeat received back on this connection
-	nextDue time.Time // when the link's own next heartbeat is due
-	refused bool      // the broker refused the subscription to the heartbeat topic
-}
-
-func (e *echo) setRefused(r bool) {
-	e.mu.Lock()
-	e.refused = r
-	e.mu.Unlock()
-}
-
-func (e *echo) subscriptionRefused() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.refused
-}
-
-func (e *echo) init() { e.seed = maphash.MakeSeed() }
-
-func (e *echo) connected(now time.Time) {
-	e.mu.Lock()
-	e.connAt, e.first, e.back = now, time.Time{}, time.Time{}
-	e.mu.Unlock()
-}
-
-// scheduled notes that a heartbeat round starts now.
-func (e *echo) scheduled(now time.Time, every time.Duration) {
-	e.mu.Lock()
-	e.nextDue = now.Add(every)
-	e.mu.Unlock()
-}
-
-func (e *echo) due(now time.Time, every time.Duration) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return !e.nextDue.IsZero() && !now.Before(e.nextDue)
-}
-
-// sent records a heartbeat payload published by anyone through Publish.
-func (e *echo) sent(payload []byte, now time.Time) {
-	h := maphash.Bytes(e.seed, payload)
-	e.mu.Lock()
-	e.recent[e.next] = h
-	e.next = (e.next + 1) % len(e.recent)
-	if e.first.IsZero() {
-		e.first = now
-	}
-	e.mu.Unlock()
-}
-
-// received reports whether payload is one of this link's heartbeats; then it
-// counts as the echo.
-func (e *echo) received(payload []byte, now time.Time) bool {
-	h := maphash.Bytes(e.seed, payload)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, r := range e.recent {
-		if r == h && r != 0 {
-			e.back = now
-			return true
-		}
-	}
-	return false
-}
-
-// status: overdue when a heartbeat went out on this connection and nothing
-// came back for timeout since the later of that first heartbeat and the last
-// echo; echoed when an echo arrived on this connection; base is the time the
-// overdue clock runs from.
-func (e *echo) status(now time.Time, timeout time.Duration) (overdue, echoed bool, base time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	echoed = !e.back.IsZero() && !e.back.Before(e.connAt)
-	if e.first.IsZero() {
-		return false, echoed, time.Time{}
-	}
-	base = e.first
-	if echoed && e.back.After(base) {
-		base = e.back
-	}
-	return now.Sub(base) > timeout, echoed, base
 }

@@ -93,9 +93,10 @@ func (l *Link) onConnected(ctx context.Context) {
 // tick sends a due heartbeat, judges health and reports inbound drops.
 func (l *Link) tick() {
 	now := l.cfg.Now()
-	if l.echo.due(now, l.cfg.HeartbeatEvery) {
+	if l.echo.due(now) {
 		l.sendHeartbeat(now)
 	}
+	l.echo.expire(now, l.cfg.EchoTimeout)
 	l.evaluate(now)
 	if n := l.stats.inboundDropped.Load(); n != l.stats.inboundDroppedLogged && now.Sub(l.stats.dropLoggedAt) >= 10*time.Second {
 		l.log.Warn("mqtt inbound messages dropped: a handler is too slow", "dropped_total", n)
@@ -137,6 +138,7 @@ func (l *Link) shutdown() {
 	close(l.abort)
 	close(l.stopInbox)
 	waitFor(l.ackDone, shutdownDrain)
+	l.echo.close()
 	waitFor(l.inboxDone, 100*time.Millisecond)
 	l.health.close()
 	s := l.Stats()
@@ -155,6 +157,13 @@ func (l *Link) publishOffline() {
 	if m == nil {
 		return
 	}
+	// On the heartbeat topic it is the last heartbeat: its echo proves the
+	// delivery of the messages still awaiting it (Confirm), so a clean stop
+	// leaves nothing to send twice at the next start.
+	var beat uint64
+	if m.Topic == l.cfg.HeartbeatTopic {
+		beat = l.echo.sent(m.Payload, l.cfg.Now())
+	}
 	// paho's Publish itself may wait for a congested connection, so even the
 	// call is bounded.
 	toks := make(chan paho.Token, 1)
@@ -167,13 +176,32 @@ func (l *Link) publishOffline() {
 		case <-tok.Done():
 			if err := tok.Error(); err != nil {
 				l.log.Warn("mqtt offline state not published", "topic", m.Topic, "err", err)
+				return
 			}
+			l.awaitEcho(beat, timer.C)
 			return
 		case <-timer.C:
 		}
 	case <-timer.C:
 	}
 	l.log.Warn("mqtt offline state not acknowledged in time", "topic", m.Topic)
+}
+
+// awaitEcho waits, until expired, for heartbeat n (0: none) to come back.
+func (l *Link) awaitEcho(n uint64, expired <-chan time.Time) {
+	if n == 0 || !l.echo.hasWaiters() {
+		return
+	}
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for !l.echo.isBack(n) {
+		select {
+		case <-poll.C:
+		case <-expired:
+			l.log.Info("mqtt offline state's echo not back in time; unconfirmed messages are sent again at the next start")
+			return
+		}
+	}
 }
 
 func waitFor(ch <-chan struct{}, d time.Duration) bool {

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chairside/chairside/monitor/mqttlink"
+	"github.com/chairside/chairside/monitor/store"
+	"github.com/chairside/chairside/monitor/wire"
+)
+
+// fakeLink acknowledges every publish at once and holds each Confirm for the
+// test to settle: the broker's PUBACK and its delivery, apart.
+type fakeLink struct {
+	mu        sync.Mutex
+	published []string // payloads, in order
+	confirms  []func(error)
+}
+
+func (f *fakeLink) Publish(topic string, qos byte, retained bool, payload []byte, done func(error)) {
+	f.mu.Lock()
+	f.published = append(f.published, string(payload))
+	f.mu.Unlock()
+	done(nil)
+}
+
+func (f *fakeLink) Mark() mqttlink.Mark { return mqttlink.Mark{} }
+
+func (f *fakeLink) Confirm(_ mqttlink.Mark, fn func(error)) {
+	f.mu.Lock()
+	f.confirms = append(f.confirms, fn)
+	f.mu.Unlock()
+}
+
+func (f *fakeLink) Up() bool { return true }
+
+// settleAll answers every Confirm held so far with err.
+func (f *fakeLink) settleAll(err error) int {
+	f.mu.Lock()
+	fns := f.confirms
+	f.confirms = nil
+	f.mu.Unlock()
+	for _, fn := range fns {
+		fn(err)
+	}
+	return len(fns)
+}
+
+func (f *fakeLink) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.published)
+}
+
+func (f *fakeLink) held() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.confirms)
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func pendingSeqs(t *testing.T, st *store.Store) []uint64 {
+	t.Helper()
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.Pending(0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, r := range recs {
+		seqs = append(seqs, r.Seq)
+	}
+	return seqs
+}
+
+// A record the broker acknowledged but did not deliver (an ACL that drops)
+// stays in the store and goes out again with the next backlog pass; only a
+// confirmed delivery removes it. While it awaits the proof, no pass sends it
+// twice.
+func TestPublisherKeepsRecordsUntilDeliveryIsConfirmed(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{CommitEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var recs []store.Record
+	for i := range 3 {
+		v := &wire.Vital{T: wire.At(time.Date(2026, 12, 3, 12, 0, i, 0, time.UTC)), Session: "s-1", Param: "spo2",
+			Value: wire.N(float64(95 + i)), Unit: "%", Source: "nonin", Flags: []string{}}
+		r, err := st.Commit("chairside/chair-07/vitals/spo2", v, true, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	link := &fakeLink{}
+	p := newPublisher(ctx, link, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go p.run()
+
+	for _, r := range recs {
+		p.send(outMsg{record: true, seq: r.Seq, topic: r.Topic, payload: r.Payload})
+	}
+	eventually(t, "three PUBACKs awaiting proof", func() bool { return link.held() == 3 })
+	p.resend() // a backlog pass meanwhile must not send them again
+	time.Sleep(50 * time.Millisecond)
+	if n := link.count(); n != 3 {
+		t.Fatalf("%d publishes while the records awaited proof, want 3", n)
+	}
+	if got := pendingSeqs(t, st); len(got) != 3 {
+		t.Fatalf("store after PUBACKs only: pending %v, want all 3 kept", got)
+	}
+
+	link.settleAll(mqttlink.ErrUndelivered)
+	if got := pendingSeqs(t, st); len(got) != 3 {
+		t.Fatalf("store after undelivered: pending %v, want all 3 kept", got)
+	}
+	p.resend()
+	eventually(t, "the backlog sends them again", func() bool { return link.held() == 3 })
+	if n := link.count(); n != 6 {
+		t.Fatalf("%d publishes after the resend, want 6", n)
+	}
+	link.settleAll(nil)
+	eventually(t, "the store empties", func() bool { return len(pendingSeqs(t, st)) == 0 })
+}
+
+// Without a store (it failed), a record whose delivery is disproved is kept
+// in memory and sent at the next pass; live state is not.
+func TestPublisherWithoutStoreKeepsUndeliveredRecords(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	link := &fakeLink{}
+	p := newPublisher(ctx, link, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go p.run()
+	p.send(outMsg{record: true, topic: "chairside/chair-07/alarm", payload: []byte(`{"seq":0}`)})
+	p.send(outMsg{topic: "chairside/chair-07/alarms", payload: []byte(`{"live":true}`), retained: true})
+	eventually(t, "both published", func() bool { return link.count() == 2 })
+	if n := link.held(); n != 1 {
+		t.Fatalf("%d awaiting proof, want 1: only the record", n)
+	}
+	link.settleAll(errors.New("undelivered"))
+	p.resend()
+	eventually(t, "the record again", func() bool { return link.count() == 3 })
+	link.mu.Lock()
+	last := link.published[2]
+	link.mu.Unlock()
+	if last != `{"seq":0}` {
+		t.Fatalf("resent %s, want the record", last)
+	}
+}

@@ -1,0 +1,280 @@
+package mqttlink
+
+import (
+	"errors"
+	"hash/maphash"
+	"sync"
+	"time"
+)
+
+// ErrUndelivered is given to a Confirm callback when the broker acknowledged
+// a message but the link could not prove it delivers the link's messages: a
+// heartbeat around it did not come back. Publish the message again.
+var ErrUndelivered = errors.New("mqttlink: the broker acknowledged the message but did not deliver this client's heartbeat around it")
+
+// A PUBACK says the broker took a message, not that it delivered it: a
+// mosquitto ACL that denies writing acknowledges and drops. The proof the
+// link has is its own heartbeat coming back, and the broker handles one
+// client's messages in order. So a message is delivered when the heartbeat
+// published just before it, the first one published after its PUBACK and
+// any in between all came back. That holds unless the broker went from
+// delivering to dropping and back between two heartbeats, one period apart.
+//
+// Use: m := l.Mark(); l.Publish(..., func(err error) { if err == nil {
+// l.Confirm(m, settle) } }).
+
+// Mark is the point in the link's heartbeats at which a message was
+// published.
+type Mark struct{ beat uint64 }
+
+// Mark returns the current point; take it just before Publish.
+func (l *Link) Mark() Mark { return l.echo.mark() }
+
+// Confirm calls fn once, after the PUBACK of a message published at m:
+// fn(nil) when the heartbeat before m and one published after this call have
+// come back with every one between; fn(ErrUndelivered) when one of them did
+// not (the broker dropped it) or the proof takes longer than
+// EchoTimeout; fn(ErrClosed) at shutdown. Without the echo check
+// (HeartbeatTopic empty) or while the broker refuses the link's subscription
+// to its heartbeat, nothing better than the PUBACK exists and fn(nil) runs at
+// once; link_down says the check is failing.
+//
+// fn runs on the caller's goroutine, on paho's router goroutine or on Run's;
+// it must not block.
+func (l *Link) Confirm(m Mark, fn func(error)) {
+	if l.cfg.HeartbeatTopic == "" {
+		fn(nil)
+		return
+	}
+	if err, now := l.echo.wait(m, l.cfg.Now(), fn); now {
+		fn(err)
+	}
+}
+
+// echoWindow is how many recent heartbeats the link remembers: marks older
+// than that many periods cannot be proven (far beyond PublishTimeout).
+const echoWindow = 64
+
+// earlyHeartbeatAt: when this many messages await proof, the heartbeat goes
+// out at the next tick instead of at its time, so a backlog drains at speed
+// and the waiting stay few.
+const earlyHeartbeatAt = 1024
+
+// echo remembers the link's recent heartbeats, which came back, and the
+// messages waiting for that proof. received runs on paho's router goroutine,
+// so everything here is a few comparisons under a lock that nobody holds for
+// long; callbacks run outside it.
+type echo struct {
+	mu      sync.Mutex
+	seed    maphash.Seed
+	recent  [echoWindow]beat // heartbeat n is at n % echoWindow
+	beats   uint64           // heartbeats published so far: the last one's number
+	connAt  time.Time        // this connection
+	first   time.Time        // first heartbeat published on this connection
+	back    time.Time        // last heartbeat received back on this connection
+	nextDue time.Time        // when the link's own next heartbeat is due
+	refused bool             // the broker refused the subscription to the heartbeat topic
+	closed  bool
+	waiting []waiter
+}
+
+type beat struct {
+	n    uint64
+	hash uint64
+	back bool
+}
+
+// waiter is a message acknowledged by the broker, waiting for heartbeats
+// before..after to come back.
+type waiter struct {
+	before, after uint64
+	since         time.Time
+	fn            func(error)
+}
+
+// settled is a waiter's outcome, to be called outside the lock.
+type settled struct {
+	fn  func(error)
+	err error
+}
+
+func settle(s []settled) {
+	for _, x := range s {
+		x.fn(x.err)
+	}
+}
+
+func (e *echo) init() { e.seed = maphash.MakeSeed() }
+
+func (e *echo) setRefused(r bool) {
+	e.mu.Lock()
+	e.refused = r
+	e.mu.Unlock()
+}
+
+func (e *echo) subscriptionRefused() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.refused
+}
+
+func (e *echo) connected(now time.Time) {
+	e.mu.Lock()
+	e.connAt, e.first, e.back = now, time.Time{}, time.Time{}
+	e.mu.Unlock()
+}
+
+// scheduled notes that a heartbeat round starts now.
+func (e *echo) scheduled(now time.Time, every time.Duration) {
+	e.mu.Lock()
+	e.nextDue = now.Add(every)
+	e.mu.Unlock()
+}
+
+// due: the next heartbeat's time has come, or many messages wait for one.
+func (e *echo) due(now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.nextDue.IsZero() && (!now.Before(e.nextDue) || len(e.waiting) >= earlyHeartbeatAt)
+}
+
+// sent records a heartbeat payload published by anyone through Publish (or
+// the offline state): its number.
+func (e *echo) sent(payload []byte, now time.Time) uint64 {
+	h := maphash.Bytes(e.seed, payload)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.beats++
+	e.recent[e.beats%echoWindow] = beat{n: e.beats, hash: h}
+	if e.first.IsZero() {
+		e.first = now
+	}
+	return e.beats
+}
+
+func (e *echo) isBack(n uint64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.backLocked(n)
+}
+
+func (e *echo) hasWaiters() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.waiting) > 0
+}
+
+func (e *echo) mark() Mark {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return Mark{beat: e.beats}
+}
+
+// backLocked reports whether heartbeat n came back (false for 0, before any).
+func (e *echo) backLocked(n uint64) bool {
+	b := e.recent[n%echoWindow]
+	return n != 0 && b.n == n && b.back
+}
+
+// wait registers fn for the proof of a message published at m; now is true
+// when the outcome is known at once (err is then it).
+func (e *echo) wait(m Mark, at time.Time, fn func(error)) (err error, now bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.closed:
+		return ErrClosed, true
+	case e.refused:
+		return nil, true
+	}
+	e.waiting = append(e.waiting, waiter{before: m.beat, after: e.beats + 1, since: at, fn: fn})
+	return nil, false
+}
+
+// received reports whether payload is one of this link's heartbeats; then it
+// counts as the echo, and the messages it proves (or disproves) are settled.
+func (e *echo) received(payload []byte, now time.Time) bool {
+	h := maphash.Bytes(e.seed, payload)
+	e.mu.Lock()
+	var hit *beat // the newest with this payload: two alike are one proof
+	for i := range e.recent {
+		if b := &e.recent[i]; b.n != 0 && b.hash == h && (hit == nil || b.n > hit.n) {
+			hit = b
+		}
+	}
+	if hit == nil {
+		e.mu.Unlock()
+		return false
+	}
+	hit.back = true
+	n := hit.n
+	e.back = now
+	done := e.takeLocked(func(w waiter) (error, bool) {
+		if w.after > n {
+			return nil, false
+		}
+		// In order, so every heartbeat up to n that was to come back has.
+		for b := w.before; b <= w.after; b++ {
+			if !e.backLocked(b) {
+				return ErrUndelivered, true
+			}
+		}
+		return nil, true
+	})
+	e.mu.Unlock()
+	settle(done)
+	return true
+}
+
+// expire fails the waiters older than timeout.
+func (e *echo) expire(now time.Time, timeout time.Duration) {
+	e.mu.Lock()
+	done := e.takeLocked(func(w waiter) (error, bool) {
+		return ErrUndelivered, now.Sub(w.since) > timeout
+	})
+	e.mu.Unlock()
+	settle(done)
+}
+
+// close fails every waiter, and every later Confirm, with ErrClosed.
+func (e *echo) close() {
+	e.mu.Lock()
+	e.closed = true
+	done := e.takeLocked(func(waiter) (error, bool) { return ErrClosed, true })
+	e.mu.Unlock()
+	settle(done)
+}
+
+// takeLocked removes the waiters for which outcome says done, in order.
+func (e *echo) takeLocked(outcome func(waiter) (error, bool)) []settled {
+	var done []settled
+	kept := e.waiting[:0]
+	for _, w := range e.waiting {
+		if err, ok := outcome(w); ok {
+			done = append(done, settled{fn: w.fn, err: err})
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(e.waiting[len(kept):])
+	e.waiting = kept
+	return done
+}
+
+// status: overdue when a heartbeat went out on this connection and nothing
+// came back for timeout since the later of that first heartbeat and the last
+// echo; echoed when an echo arrived on this connection; base is the time the
+// overdue clock runs from.
+func (e *echo) status(now time.Time, timeout time.Duration) (overdue, echoed bool, base time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	echoed = !e.back.IsZero() && !e.back.Before(e.connAt)
+	if e.first.IsZero() {
+		return false, echoed, time.Time{}
+	}
+	base = e.first
+	if echoed && e.back.After(base) {
+		base = e.back
+	}
+	return now.Sub(base) > timeout, echoed, base
+}

@@ -14,9 +14,9 @@ import (
 // broker is what the publisher needs of the MQTT link.
 type broker interface {
 	Publish(topic string, qos byte, retained bool, payload []byte, done func(error))
-	Mark() mqttlink.Mark
-	Confirm(m mqttlink.Mark, fn func(error))
+	PublishProven(topic string, retained bool, payload []byte, acked func(), done func(error))
 	Up() bool
+	Status() mqttlink.LinkDown
 }
 
 // publisher sends messages to the broker: live ones as they come (records
@@ -31,7 +31,8 @@ type publisher struct {
 
 	live     chan outMsg
 	dropped  atomic.Uint64
-	awaiting atomic.Int64 // records acknowledged by the broker, awaiting the link's proof of delivery
+	awaiting atomic.Int64  // records acknowledged by the broker, awaiting the link's proof of delivery
+	passes   atomic.Uint64 // backlog passes finished
 
 	mu       sync.Mutex
 	inflight map[uint64]bool
@@ -73,12 +74,14 @@ func (p *publisher) resend() {
 	}
 }
 
-// run publishes until ctx ends.
+// run publishes until ctx ends. One backlog pass runs at a time; a request
+// during one starts another when it ends, since the records it asks for may
+// lie behind the running pass.
 func (p *publisher) run() {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
-	backlogDone := make(chan struct{})
-	close(backlogDone)
+	passDone := make(chan struct{}, 1)
+	passing, again := false, false
 	for {
 		select {
 		case <-p.ctx.Done():
@@ -88,11 +91,18 @@ func (p *publisher) run() {
 		case <-t.C:
 			p.resend()
 		case <-p.sweep:
-			select {
-			case <-backlogDone: // one backlog pass at a time
-				backlogDone = make(chan struct{})
-				go p.backlog(backlogDone)
-			default:
+			if passing {
+				again = true
+				continue
+			}
+			passing = true
+			go p.backlog(passDone)
+		case <-passDone:
+			p.passes.Add(1)
+			passing = false
+			if again {
+				again, passing = false, true
+				go p.backlog(passDone)
 			}
 		}
 	}
@@ -120,28 +130,30 @@ func (p *publisher) claim(seq uint64) bool {
 }
 
 // deliver publishes a message and settles it. A record leaves the store only
-// once the link has confirmed that the broker delivers what it acknowledged
-// (mqttlink's Confirm): a PUBACK alone is no proof, since a broker whose ACL
-// denies the chair's writes acknowledges and drops. Until it is settled the
-// record stays claimed, so no backlog pass sends it again meanwhile. acked,
-// if set, runs at the PUBACK or the failure.
+// once the link has proven that the broker delivered it (PublishProven): a
+// PUBACK alone is no proof, since a broker whose ACL denies the chair's
+// writes acknowledges and drops. Until it is settled the record stays
+// claimed, so no backlog pass sends it again meanwhile. acked, if set, runs at
+// the PUBACK or the failure.
 func (p *publisher) deliver(m outMsg, acked func()) {
-	mark := p.link.Mark()
-	p.link.Publish(m.topic, 1, m.retained, m.payload, func(err error) {
+	if !m.record {
+		// Live state and replies: the PUBACK is enough, and the retained
+		// state is published again at every connect.
+		p.link.Publish(m.topic, 1, m.retained, m.payload, func(err error) {
+			if acked != nil {
+				acked()
+			}
+		})
+		return
+	}
+	p.link.PublishProven(m.topic, m.retained, m.payload, func() {
+		p.awaiting.Add(1)
 		if acked != nil {
 			acked()
 		}
-		if err != nil || !m.record {
-			// Live state and replies: the PUBACK is enough, and the
-			// retained state is published again at every connect.
-			p.settle(m, err)
-			return
-		}
-		p.awaiting.Add(1)
-		p.link.Confirm(mark, func(err error) {
-			p.awaiting.Add(-1)
-			p.settle(m, err)
-		})
+	}, func(err error) {
+		p.awaiting.Add(-1)
+		p.settle(m, err)
 	})
 }
 
@@ -163,6 +175,11 @@ func (p *publisher) settle(m outMsg, err error) {
 	p.mu.Unlock()
 }
 
+// delivering: the link is up and its heartbeat comes back. While a broker
+// acknowledges and drops, a pass would only send the backlog into the void;
+// the daemon asks for one when the link recovers.
+func (p *publisher) delivering() bool { return p.link.Up() && !p.link.Status().Down }
+
 // keep holds a record that could not be published and is in no store, so
 // the next connect sends it (the oldest go first when the memory is full).
 func (p *publisher) keep(m outMsg) {
@@ -178,7 +195,10 @@ func (p *publisher) keep(m outMsg) {
 // storeless run, then the store's unacknowledged records in seq order, at
 // most 64 in flight, while the link is up.
 func (p *publisher) backlog(done chan<- struct{}) {
-	defer close(done)
+	defer func() { done <- struct{}{} }()
+	if !p.delivering() {
+		return // the pass that follows the link's recovery sends it
+	}
 	p.mu.Lock()
 	retry := p.retry
 	p.retry = nil
@@ -191,7 +211,7 @@ func (p *publisher) backlog(done chan<- struct{}) {
 	}
 	sem := make(chan struct{}, 64)
 	var after uint64
-	for p.ctx.Err() == nil && p.link.Up() {
+	for p.ctx.Err() == nil && p.delivering() {
 		recs, err := p.st.Pending(after, 256)
 		if err != nil {
 			p.log.Warn("backlog read failed", "err", err)

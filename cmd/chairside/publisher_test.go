@@ -14,12 +14,14 @@ import (
 	"github.com/chairside/chairside/monitor/wire"
 )
 
-// fakeLink acknowledges every publish at once and holds each Confirm for the
-// test to settle: the broker's PUBACK and its delivery, apart.
+// fakeLink acknowledges every publish at once and holds each proof of
+// delivery for the test to settle: the broker's PUBACK and its delivery,
+// apart.
 type fakeLink struct {
 	mu        sync.Mutex
-	published []string // payloads, in order
-	confirms  []func(error)
+	published []string      // payloads, in order
+	confirms  []func(error) // done of each PublishProven, awaiting the proof
+	down      bool          // Status: the heartbeat is not coming back
 }
 
 func (f *fakeLink) Publish(topic string, qos byte, retained bool, payload []byte, done func(error)) {
@@ -29,17 +31,29 @@ func (f *fakeLink) Publish(topic string, qos byte, retained bool, payload []byte
 	done(nil)
 }
 
-func (f *fakeLink) Mark() mqttlink.Mark { return mqttlink.Mark{} }
-
-func (f *fakeLink) Confirm(_ mqttlink.Mark, fn func(error)) {
+func (f *fakeLink) PublishProven(topic string, retained bool, payload []byte, acked func(), done func(error)) {
 	f.mu.Lock()
-	f.confirms = append(f.confirms, fn)
+	f.published = append(f.published, string(payload))
+	f.confirms = append(f.confirms, done)
 	f.mu.Unlock()
+	acked()
 }
 
 func (f *fakeLink) Up() bool { return true }
 
-// settleAll answers every Confirm held so far with err.
+func (f *fakeLink) Status() mqttlink.LinkDown {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return mqttlink.LinkDown{Down: f.down}
+}
+
+func (f *fakeLink) setDown(down bool) {
+	f.mu.Lock()
+	f.down = down
+	f.mu.Unlock()
+}
+
+// settleAll answers every proof held so far with err.
 func (f *fakeLink) settleAll(err error) int {
 	f.mu.Lock()
 	fns := f.confirms
@@ -119,8 +133,9 @@ func TestPublisherKeepsRecordsUntilDeliveryIsConfirmed(t *testing.T) {
 		p.send(outMsg{record: true, seq: r.Seq, topic: r.Topic, payload: r.Payload})
 	}
 	eventually(t, "three PUBACKs awaiting proof", func() bool { return link.held() == 3 })
+	passes := p.passes.Load()
 	p.resend() // a backlog pass meanwhile must not send them again
-	time.Sleep(50 * time.Millisecond)
+	eventually(t, "a backlog pass", func() bool { return p.passes.Load() > passes })
 	if n := link.count(); n != 3 {
 		t.Fatalf("%d publishes while the records awaited proof, want 3", n)
 	}
@@ -132,6 +147,15 @@ func TestPublisherKeepsRecordsUntilDeliveryIsConfirmed(t *testing.T) {
 	if got := pendingSeqs(t, st); len(got) != 3 {
 		t.Fatalf("store after undelivered: pending %v, want all 3 kept", got)
 	}
+	// While the broker drops, a pass would only feed the void: none runs.
+	link.setDown(true)
+	passes = p.passes.Load()
+	p.resend()
+	eventually(t, "a backlog pass", func() bool { return p.passes.Load() > passes })
+	if n := link.count(); n != 3 {
+		t.Fatalf("%d publishes while the link was down, want still 3", n)
+	}
+	link.setDown(false)
 	p.resend()
 	eventually(t, "the backlog sends them again", func() bool { return link.held() == 3 })
 	if n := link.count(); n != 6 {
@@ -142,7 +166,7 @@ func TestPublisherKeepsRecordsUntilDeliveryIsConfirmed(t *testing.T) {
 }
 
 // Without a store (it failed), a record whose delivery is disproved is kept
-// in memory and sent at the next pass; live state is not.
+// in memory and sent at the next pass; live state needs only its PUBACK.
 func TestPublisherWithoutStoreKeepsUndeliveredRecords(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

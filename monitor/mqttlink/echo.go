@@ -7,52 +7,14 @@ import (
 	"time"
 )
 
-// ErrUndelivered is given to a Confirm callback when the broker acknowledged
-// a message but the link could not prove it delivers the link's messages: a
-// heartbeat around it did not come back. Publish the message again.
+// ErrUndelivered is given to a PublishProven callback when the broker
+// acknowledged the message but a heartbeat around it did not come back (or
+// none did in time): the broker may have dropped it. Publish it again.
 var ErrUndelivered = errors.New("mqttlink: the broker acknowledged the message but did not deliver this client's heartbeat around it")
 
-// A PUBACK says the broker took a message, not that it delivered it: a
-// mosquitto ACL that denies writing acknowledges and drops. The proof the
-// link has is its own heartbeat coming back, and the broker handles one
-// client's messages in order. So a message is delivered when the heartbeat
-// published just before it, the first one published after its PUBACK and
-// any in between all came back. That holds unless the broker went from
-// delivering to dropping and back between two heartbeats, one period apart.
-//
-// Use: m := l.Mark(); l.Publish(..., func(err error) { if err == nil {
-// l.Confirm(m, settle) } }).
-
-// Mark is the point in the link's heartbeats at which a message was
-// published.
-type Mark struct{ beat uint64 }
-
-// Mark returns the current point; take it just before Publish.
-func (l *Link) Mark() Mark { return l.echo.mark() }
-
-// Confirm calls fn once, after the PUBACK of a message published at m:
-// fn(nil) when the heartbeat before m and one published after this call have
-// come back with every one between; fn(ErrUndelivered) when one of them did
-// not (the broker dropped it) or the proof takes longer than
-// EchoTimeout; fn(ErrClosed) at shutdown. Without the echo check
-// (HeartbeatTopic empty) or while the broker refuses the link's subscription
-// to its heartbeat, nothing better than the PUBACK exists and fn(nil) runs at
-// once; link_down says the check is failing.
-//
-// fn runs on the caller's goroutine, on paho's router goroutine or on Run's;
-// it must not block.
-func (l *Link) Confirm(m Mark, fn func(error)) {
-	if l.cfg.HeartbeatTopic == "" {
-		fn(nil)
-		return
-	}
-	if err, now := l.echo.wait(m, l.cfg.Now(), fn); now {
-		fn(err)
-	}
-}
-
-// echoWindow is how many recent heartbeats the link remembers: marks older
-// than that many periods cannot be proven (far beyond PublishTimeout).
+// echoWindow is how many recent heartbeats the link remembers: a message
+// marked with an older one cannot be proven and is sent again (64 periods is
+// far beyond PublishTimeout).
 const echoWindow = 64
 
 // earlyHeartbeatAt: when this many messages await proof, the heartbeat goes
@@ -75,6 +37,7 @@ type echo struct {
 	nextDue time.Time        // when the link's own next heartbeat is due
 	refused bool             // the broker refused the subscription to the heartbeat topic
 	closed  bool
+	newest  uint64 // the newest heartbeat that came back
 	waiting []waiter
 }
 
@@ -85,7 +48,7 @@ type beat struct {
 }
 
 // waiter is a message acknowledged by the broker, waiting for heartbeats
-// before..after to come back.
+// before and after (before+1: the two around it on the wire) to come back.
 type waiter struct {
 	before, after uint64
 	since         time.Time
@@ -158,16 +121,11 @@ func (e *echo) isBack(n uint64) bool {
 	return e.backLocked(n)
 }
 
-func (e *echo) hasWaiters() bool {
+// last is the number of the last heartbeat sent.
+func (e *echo) last() uint64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.waiting) > 0
-}
-
-func (e *echo) mark() Mark {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return Mark{beat: e.beats}
+	return e.beats
 }
 
 // backLocked reports whether heartbeat n came back (false for 0, before any).
@@ -176,19 +134,31 @@ func (e *echo) backLocked(n uint64) bool {
 	return n != 0 && b.n == n && b.back
 }
 
-// wait registers fn for the proof of a message published at m; now is true
-// when the outcome is known at once (err is then it).
-func (e *echo) wait(m Mark, at time.Time, fn func(error)) (err error, now bool) {
+// wait registers fn for the proof of a message sent after heartbeat before;
+// now is true when the outcome is known at once (err is then it).
+func (e *echo) wait(before uint64, at time.Time, fn func(error)) (err error, now bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	switch {
-	case e.closed:
+	if e.closed {
 		return ErrClosed, true
-	case e.refused:
-		return nil, true
 	}
-	e.waiting = append(e.waiting, waiter{before: m.beat, after: e.beats + 1, since: at, fn: fn})
+	w := waiter{before: before, after: before + 1, since: at, fn: fn}
+	if e.newest >= w.after {
+		return e.proofLocked(w), true // its PUBACK came after the echo
+	}
+	e.waiting = append(e.waiting, w)
 	return nil, false
+}
+
+// proofLocked judges a waiter once a heartbeat at or after w.after is back:
+// the broker delivers in order, so any of before..after not back was dropped.
+func (e *echo) proofLocked(w waiter) error {
+	for b := w.before; b <= w.after; b++ {
+		if !e.backLocked(b) {
+			return ErrUndelivered
+		}
+	}
+	return nil
 }
 
 // received reports whether payload is one of this link's heartbeats; then it
@@ -196,9 +166,10 @@ func (e *echo) wait(m Mark, at time.Time, fn func(error)) (err error, now bool) 
 func (e *echo) received(payload []byte, now time.Time) bool {
 	h := maphash.Bytes(e.seed, payload)
 	e.mu.Lock()
-	var hit *beat // the newest with this payload: two alike are one proof
+	// Echoes come in order: of two alike, the older not yet back is this one.
+	var hit *beat
 	for i := range e.recent {
-		if b := &e.recent[i]; b.n != 0 && b.hash == h && (hit == nil || b.n > hit.n) {
+		if b := &e.recent[i]; b.n != 0 && b.hash == h && !b.back && (hit == nil || b.n < hit.n) {
 			hit = b
 		}
 	}
@@ -208,18 +179,13 @@ func (e *echo) received(payload []byte, now time.Time) bool {
 	}
 	hit.back = true
 	n := hit.n
+	e.newest = max(e.newest, n)
 	e.back = now
 	done := e.takeLocked(func(w waiter) (error, bool) {
 		if w.after > n {
 			return nil, false
 		}
-		// In order, so every heartbeat up to n that was to come back has.
-		for b := w.before; b <= w.after; b++ {
-			if !e.backLocked(b) {
-				return ErrUndelivered, true
-			}
-		}
-		return nil, true
+		return e.proofLocked(w), true
 	})
 	e.mu.Unlock()
 	settle(done)

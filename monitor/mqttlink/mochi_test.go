@@ -81,10 +81,11 @@ type brokerHook struct {
 	noAck    map[string]bool   // client id → neither PUBACK nor deliver
 	denySub  map[string]string // client id → filter it may not subscribe to
 	received map[string][][]byte
+	handled  map[string]int // publishes per topic, the dropped ones included
 }
 
 func newBrokerHook() *brokerHook {
-	return &brokerHook{drop: map[string]bool{}, noAck: map[string]bool{}, denySub: map[string]string{}, received: map[string][][]byte{}}
+	return &brokerHook{drop: map[string]bool{}, noAck: map[string]bool{}, denySub: map[string]string{}, received: map[string][][]byte{}, handled: map[string]int{}}
 }
 
 func (h *brokerHook) ID() string { return "test" }
@@ -118,6 +119,7 @@ func (h *brokerHook) setDenySub(clientID, filter string) {
 func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.handled[pk.TopicName]++
 	switch {
 	case h.noAck[cl.ID]:
 		return pk, packets.ErrRejectPacket
@@ -144,6 +146,14 @@ func (h *brokerHook) setNoAck(clientID string, on bool) {
 	h.mu.Lock()
 	h.noAck[clientID] = on
 	h.mu.Unlock()
+}
+
+// handledOn is how many publishes on topic the broker has handled, dropped or
+// not.
+func (h *brokerHook) handledOn(topic string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.handled[topic]
 }
 
 // has reports whether the broker received payload on topic.

@@ -16,6 +16,9 @@ type pending struct {
 	retained bool
 	payload  []byte
 	done     func(error)
+	acked    func() // PublishProven: the broker answered (or the publish failed)
+	proof    bool   // PublishProven: done waits for the proof of delivery
+	beat     uint64 // the last heartbeat handed to paho before this message
 	tok      paho.Token
 	deadline time.Time
 	downPub  bool // the connection was not open just after paho's Publish
@@ -41,35 +44,58 @@ type pending struct {
 // not queued. The link keeps payload until done is called; the caller must
 // not modify it before then.
 func (l *Link) Publish(topic string, qos byte, retained bool, payload []byte, done func(error)) {
-	if err := checkTopic(topic); err != nil {
-		finish(done, fmt.Errorf("mqttlink: publish: %w", err))
+	l.publish(pending{topic: topic, qos: qos, retained: retained, payload: payload, done: done})
+}
+
+// PublishProven publishes at QoS 1 and calls done only once the broker is
+// known to have delivered the message, which a PUBACK alone does not say: a
+// mosquitto ACL that denies writing acknowledges and drops. The proof is the
+// link's own heartbeat: the broker handles one client's messages in order,
+// so the message was delivered when the heartbeat handed to paho just before
+// it and the one just after it both came back. That holds unless the broker
+// went from delivering to dropping and back between two heartbeats, a period
+// apart.
+//
+// acked (may be nil) runs when the broker has answered or the publish
+// failed: the message no longer counts against MaxInFlight. done runs once,
+// after it: nil when delivery is proven; ErrUndelivered when a heartbeat
+// around it did not come back, or none did within EchoTimeout; otherwise as
+// for Publish. Without the echo check (HeartbeatTopic empty) the PUBACK is
+// all the proof there is. Neither callback may block; done runs on the
+// link's completion goroutine, paho's router goroutine or Run's.
+func (l *Link) PublishProven(topic string, retained bool, payload []byte, acked func(), done func(error)) {
+	proof := l.cfg.HeartbeatTopic != ""
+	l.publish(pending{topic: topic, qos: 1, retained: retained, payload: payload, done: done, acked: acked, proof: proof})
+}
+
+// publish is Publish and PublishProven: m is the message, not yet pooled.
+func (l *Link) publish(m pending) {
+	if err := checkTopic(m.topic); err != nil {
+		l.fail(&m, fmt.Errorf("mqttlink: publish: %w", err))
 		return
 	}
-	if qos > 1 {
-		finish(done, fmt.Errorf("mqttlink: publish to %s: QoS %d; use 0 or 1", topic, qos))
+	if m.qos > 1 {
+		l.fail(&m, fmt.Errorf("mqttlink: publish to %s: QoS %d; use 0 or 1", m.topic, m.qos))
 		return
 	}
 	if !l.client.IsConnectionOpen() {
-		if qos == 0 {
+		if m.qos == 0 {
 			l.stats.droppedOffline.Add(1)
 		}
 		l.stats.failed.Add(1)
-		finish(done, ErrNotConnected)
+		l.fail(&m, ErrNotConnected)
 		return
-	}
-	if topic == l.cfg.HeartbeatTopic {
-		l.echo.sent(payload, l.cfg.Now())
 	}
 	// The in-flight bound is counted, not left to channel capacities, so it
 	// is exact: a message counts from here until its done is called.
 	if l.outstanding.Add(1) > int64(l.cfg.MaxInFlight) {
 		l.outstanding.Add(-1)
 		l.stats.failed.Add(1)
-		finish(done, ErrBusy)
+		l.fail(&m, ErrBusy)
 		return
 	}
 	p := l.pool.Get().(*pending)
-	*p = pending{topic: topic, qos: qos, retained: retained, payload: payload, done: done}
+	*p = m
 
 	l.mu.RLock()
 	if l.closed {
@@ -81,24 +107,38 @@ func (l *Link) Publish(topic string, qos byte, retained bool, payload []byte, do
 	l.mu.RUnlock()
 }
 
-func finish(done func(error), err error) {
-	if done != nil {
-		done(err)
+// fail ends a message refused before it was queued.
+func (l *Link) fail(m *pending, err error) {
+	if m.acked != nil {
+		m.acked()
+	}
+	if m.done != nil {
+		m.done(err)
 	}
 }
 
-// complete calls done and recycles p.
+// complete recycles p and calls its callbacks: done at once, or, for a
+// proven message the broker acknowledged, once the echo proves it.
 func (l *Link) complete(p *pending, err error) {
 	if err == nil {
 		l.stats.acked.Add(1)
 	} else {
 		l.stats.failed.Add(1)
 	}
-	done := p.done
+	m := *p
 	*p = pending{}
 	l.pool.Put(p)
 	l.outstanding.Add(-1)
-	finish(done, err)
+	if err != nil || !m.proof {
+		l.fail(&m, err)
+		return
+	}
+	if m.acked != nil {
+		m.acked()
+	}
+	if err, now := l.echo.wait(m.beat, l.cfg.Now(), m.done); now && m.done != nil {
+		m.done(err)
+	}
 }
 
 // sendLoop hands queued messages to paho, whose Publish can block for up to
@@ -133,6 +173,13 @@ func (l *Link) send(p *pending) {
 		}
 		l.complete(p, ErrNotConnected)
 		return
+	}
+	// Heartbeats are numbered, and messages marked, here: in the order paho
+	// writes them, which is the order the broker handles them in.
+	if p.topic == l.cfg.HeartbeatTopic {
+		l.echo.sent(p.payload, l.cfg.Now())
+	} else if p.proof {
+		p.beat = l.echo.last()
 	}
 	p.tok = l.client.Publish(p.topic, p.qos, p.retained, p.payload)
 	p.downPub = !l.client.IsConnectionOpen()

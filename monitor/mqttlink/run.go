@@ -120,6 +120,7 @@ const (
 	shutdownOffline = 2 * time.Second
 	shutdownQuiesce = 250 // ms, paho's Disconnect
 	shutdownDrain   = time.Second
+	offlineEcho     = 500 * time.Millisecond // within shutdownOffline
 )
 
 // shutdown stops new work, publishes the offline state, disconnects cleanly
@@ -158,8 +159,9 @@ func (l *Link) publishOffline() {
 		return
 	}
 	// On the heartbeat topic it is the last heartbeat: its echo proves the
-	// delivery of the messages still awaiting it (Confirm), so a clean stop
-	// leaves nothing to send twice at the next start.
+	// delivery of the messages still awaiting one (PublishProven), so a
+	// clean stop leaves nothing to send twice at the next start. sendLoop
+	// has stopped: nothing else numbers heartbeats now.
 	var beat uint64
 	if m.Topic == l.cfg.HeartbeatTopic {
 		beat = l.echo.sent(m.Payload, l.cfg.Now())
@@ -187,18 +189,23 @@ func (l *Link) publishOffline() {
 	l.log.Warn("mqtt offline state not acknowledged in time", "topic", m.Topic)
 }
 
-// awaitEcho waits, until expired, for heartbeat n (0: none) to come back.
+// awaitEcho waits for heartbeat n (0: none) to come back, at most
+// offlineEcho and not past expired; not at all while the echo is failing.
 func (l *Link) awaitEcho(n uint64, expired <-chan time.Time) {
-	if n == 0 || !l.echo.hasWaiters() {
+	if n == 0 || l.Status().Down {
 		return
 	}
 	poll := time.NewTicker(5 * time.Millisecond)
 	defer poll.Stop()
+	limit := time.NewTimer(offlineEcho)
+	defer limit.Stop()
 	for !l.echo.isBack(n) {
 		select {
 		case <-poll.C:
-		case <-expired:
+		case <-limit.C:
 			l.log.Info("mqtt offline state's echo not back in time; unconfirmed messages are sent again at the next start")
+			return
+		case <-expired:
 			return
 		}
 	}

@@ -159,6 +159,9 @@ func (d *Decoder) QuietFrames() int {
 	return packetFrames - d.idx // idx+1 .. 24, then the next frame 0
 }
 
+// begun reports whether part of a frame is waiting for the rest.
+func (d *Decoder) begun() bool { return d.n > 0 }
+
 // Reset forgets the stream position, as after the port was reopened: a lone
 // DF8 frame still waiting for its successor counts as a good frame, the other
 // pending bytes (a frame cut off by the unplug) are skipped into the current

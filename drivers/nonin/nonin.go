@@ -136,18 +136,32 @@ func (d *Dev) sendStatus() { d.sink.Status(d.dec.Status()) }
 // frameTime is the time one DF2/DF7 frame takes on the wire.
 const frameTime = time.Second / framesPerSec
 
-// slack is how long the session may leave frames in the port's buffer: the
-// frames before the next one that carries a value (Decoder.QuietFrames),
-// less a frame and a half of margin for jitter. After a packet's SpO2 frame
-// that is about 290 ms, so the process wakes for the port about 15 times a
-// second instead of 75, while every value still leaves as its frame arrives.
+// slack is how long the session may leave frames in the port's buffer: until
+// a frame and a half (slackMargin, for jitter) before the next frame that
+// carries a value can be complete. That frame follows the QuietFrames frames
+// before it, a frame time each, except one already begun, which may be all
+// but complete. After a packet's SpO2 frame the pause is about 300 ms, so the
+// process wakes for the port about 12 times a second instead of 75, while
+// every value still leaves as its frame arrives. A pause shorter than two
+// frames saves nothing.
 func (d *Dev) slack() time.Duration {
 	q := d.dec.QuietFrames()
-	if q < 3 {
+	if q == 0 {
 		return 0
 	}
-	return time.Duration(q)*frameTime - 3*frameTime/2
+	ahead := time.Duration(q+1) * frameTime
+	if d.dec.begun() {
+		ahead -= frameTime
+	}
+	if p := ahead - slackMargin; p >= 2*frameTime {
+		return p
+	}
+	return 0
 }
+
+// slackMargin is how long before the next value frame can be complete a
+// paused session reads again.
+const slackMargin = 3 * frameTime / 2
 
 // String names the driver, its format and its port.
 func (d *Dev) String() string {

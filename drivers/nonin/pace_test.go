@@ -122,3 +122,48 @@ func TestPacedReadsKeepValuesOnTime(t *testing.T) {
 	}
 	t.Logf("worst SpO2 delay after its frame: %v over %d packets", worst, checked)
 }
+
+// TestSlackEndsBeforeTheNextValue: wherever the stream stands, a paused
+// session reads again at least slackMargin before the next HR or SpO2 frame
+// can be complete, also when part of a frame is already in (that frame may
+// then be all but complete); and after a packet's SpO2 it sleeps over the
+// rest of the packet, so that one read takes frames 3 to 24.
+func TestSlackEndsBeforeTheNextValue(t *testing.T) {
+	enc, _ := NewEncoder(DF2)
+	st := Steady(97, 72)
+	dec, _ := newDec(t, DF2)
+	dev := &Dev{dec: dec}
+	// framesToValue: how many frames after frame i the next value frame
+	// (HR LSB, index 1, or SpO2, index 2) is.
+	framesToValue := func(i int) int {
+		if i == idxHRLSB {
+			return 1
+		}
+		return (idxHRLSB - i + packetFrames) % packetFrames
+	}
+	last := -1 // the last complete frame's index; -1 before the first
+	for n := 0; n < 4*packetFrames; n++ {
+		i := enc.Index()
+		f := enc.Append(nil, &st)
+		dec.Feed(f[:1])
+		if n > packetFrames { // locked
+			k := framesToValue(last)
+			if s := dev.slack(); s > 0 && s > time.Duration(k-1)*frameTime-slackMargin {
+				t.Errorf("frame %d begun after frame %d: slack %v reaches within %v of the value frame %d frames on", i, last, s, slackMargin, k)
+			}
+		}
+		dec.Feed(f[1:])
+		last = i
+		if n < packetFrames {
+			continue
+		}
+		k := framesToValue(i)
+		s := dev.slack()
+		if s > 0 && s > time.Duration(k)*frameTime-slackMargin {
+			t.Errorf("after frame %d: slack %v reaches within %v of the value frame %d frames on", i, s, slackMargin, k)
+		}
+		if min := time.Duration(packetFrames-idxSpO2-1) * frameTime; i == idxSpO2 && s < min {
+			t.Errorf("after SpO2: slack %v; want at least %v (frames 3..24)", s, min)
+		}
+	}
+}

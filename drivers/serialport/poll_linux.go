@@ -16,15 +16,26 @@ import (
 )
 
 // poller reads a port the library opened without the library's blocking
-// select(2): the goroutine waits in the Go runtime's poller (epoll) on a
-// duplicate of the library's descriptor instead.
+// select(2): the goroutine waits in the Go runtime's poller (epoll) instead,
+// on an epoll instance of its own that watches a duplicate of the library's
+// descriptor for input.
 //
-// Why: a goroutine blocked in a system call holds its thread and its P, so
-// the runtime's sysmon thread polls every 20 µs to 10 ms to hand the P off,
-// and never sleeps for as long as a sensor's reader is waiting. Measured on
-// the daemon at 75 Nonin frames/s: sysmon alone took 1.4 % of a core, four
-// times the daemon's own work, and the threads woken for each handoff more.
-// Waiting in the poller parks only the goroutine.
+// Why the runtime's poller: a goroutine blocked in a system call holds its
+// thread and its P, so the runtime's sysmon thread polls every 20 µs to
+// 10 ms to hand the P off, and never sleeps for as long as a sensor's reader
+// is waiting. Measured on the daemon at 75 Nonin frames/s: sysmon alone took
+// 1.4 % of a core, four times the daemon's own work, and the threads woken
+// for each handoff more. Waiting in the poller parks only the goroutine.
+//
+// Why an epoll instance between them: the runtime registers a descriptor
+// edge-triggered for input and output together, and a tty is always
+// writable, so every chunk of bytes that arrives wakes the runtime's poller
+// thread even while no goroutine waits for it. A reader that sleeps over
+// frames it does not need (PumpPaced) would still be woken 75 times a second
+// (measured: a third of the daemon's context switches). The poller's own
+// instance watches input only, and a paused reader takes the tty out of it
+// (unwatch), so bytes left in the buffer wake nobody until the reader comes
+// back.
 //
 // The library still opens, configures and closes the port (line settings,
 // exclusive access, its close signal); only the waiting for bytes moves. The
@@ -33,9 +44,11 @@ import (
 // changed is detected by pollable, and the Port then reads through the
 // library as before.
 type poller struct {
-	f     *os.File        // the registered duplicate
-	rc    syscall.RawConn // f's
-	woken atomic.Bool     // wake was called: the pending or next read returns at once
+	tty      int             // the duplicate: non-blocking, read and written directly
+	ep       *os.File        // the epoll instance watching tty; it is what the runtime polls
+	rc       syscall.RawConn // ep's: its callbacks run only while ep (and so tty) is open
+	woken    atomic.Bool     // wake was called: the pending or next read returns at once
+	watching bool            // tty is in ep; only the reading goroutine touches it
 }
 
 // pollable returns a poller for the library's port sp, or nil when sp is not
@@ -66,35 +79,88 @@ func pollable(sp serial.Port, dev string) *poller {
 	if err != nil {
 		return nil
 	}
-	// O_NONBLOCK belongs to the open file, so the library's descriptor is
-	// non-blocking too from here on. Nothing of the library that Port uses
-	// minds: writes go through the poller as well (os.File.Write waits there
-	// when the output buffer is full), the library's Read, used only for its
-	// error after a failed read, waits in select(2) before it reads, and
-	// Drain and ResetInputBuffer are ioctls.
-	if err := unix.SetNonblock(dup, true); err != nil {
+	pl, err := newPoller(dup, dev)
+	if err != nil {
+		_ = unix.SetNonblock(fd, false)
 		_ = unix.Close(dup)
 		return nil
 	}
-	f := os.NewFile(uintptr(dup), dev) // non-blocking: NewFile registers it
-	rc, err := f.SyscallConn()
+	return pl
+}
+
+// newPoller makes the epoll instance for tty and puts it in the runtime's
+// poller. O_NONBLOCK belongs to the open file, so the library's descriptor
+// is non-blocking too from here on. Nothing of the library that Port uses
+// minds: writes go through the poller as well, the library's Read, used
+// only for its error after a failed read, waits in select(2) before it
+// reads, and Drain and ResetInputBuffer are ioctls.
+func newPoller(tty int, dev string) (*poller, error) {
+	if err := unix.SetNonblock(tty, true); err != nil {
+		return nil, err
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(epfd)
+		return nil, err
+	}
+	ep := os.NewFile(uintptr(epfd), dev+" (epoll)") // non-blocking: NewFile registers it
+	rc, err := ep.SyscallConn()
 	if err == nil {
-		err = f.SetReadDeadline(time.Time{}) // fails unless it is in the poller
+		err = ep.SetReadDeadline(time.Time{}) // fails unless it is in the poller
 	}
 	if err != nil {
-		_ = unix.SetNonblock(fd, false)
-		_ = f.Close()
+		_ = ep.Close()
+		return nil, err
+	}
+	return &poller{tty: tty, ep: ep, rc: rc}, nil
+}
+
+// watch puts tty in the epoll instance (level-triggered, input only), so
+// that bytes waiting or arriving make ep readable. Adding a tty that already
+// has bytes or has hung up marks it ready at once.
+func (pl *poller) watch() error {
+	if pl.watching {
 		return nil
 	}
-	return &poller{f: f, rc: rc}
+	var cerr error
+	err := pl.rc.Control(func(fd uintptr) {
+		cerr = unix.EpollCtl(int(fd), unix.EPOLL_CTL_ADD, pl.tty, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(pl.tty)})
+	})
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	pl.watching = true
+	return nil
+}
+
+// unwatch takes tty out of the epoll instance, for a reader that means to
+// leave the next bytes in the buffer: they then wake no thread. The next
+// read watches again.
+func (pl *poller) unwatch() {
+	if !pl.watching {
+		return
+	}
+	_ = pl.rc.Control(func(fd uintptr) {
+		_ = unix.EpollCtl(int(fd), unix.EPOLL_CTL_DEL, pl.tty, nil)
+	})
+	pl.watching = false
 }
 
 // read reads at least one byte, waiting up to timeout (none if <= 0). It
 // returns (0, nil) at end of file, os.ErrDeadlineExceeded on timeout, and
 // another error when the port was closed or the read failed.
 func (pl *poller) read(b []byte, timeout time.Duration) (int, error) {
+	if err := pl.watch(); err != nil {
+		return 0, err
+	}
 	if timeout > 0 {
-		if err := pl.f.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		if err := pl.ep.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 			return 0, err
 		}
 	}
@@ -105,9 +171,9 @@ func (pl *poller) read(b []byte, timeout time.Duration) (int, error) {
 	}
 	var n int
 	var rerr error
-	err := pl.rc.Read(func(fd uintptr) bool {
-		n, rerr = rawRead(int(fd), b)
-		return rerr != unix.EAGAIN // false: wait in the poller
+	err := pl.rc.Read(func(uintptr) bool {
+		n, rerr = rawRead(pl.tty, b)
+		return rerr != unix.EAGAIN // false: wait in the poller until ep is readable
 	})
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -121,7 +187,7 @@ func (pl *poller) read(b []byte, timeout time.Duration) (int, error) {
 // wake ends a pending read, or the next one, with os.ErrDeadlineExceeded.
 func (pl *poller) wake() {
 	pl.woken.Store(true)
-	_ = pl.f.SetReadDeadline(time.Now()) // a past deadline wakes the reader
+	_ = pl.ep.SetReadDeadline(time.Now()) // a past deadline wakes the reader
 }
 
 // rawRead is read(2) without telling the scheduler: os.File.Read enters it
@@ -142,14 +208,61 @@ func rawRead(fd int, b []byte) (int, error) {
 	}
 }
 
-// write writes b through the poller.
-func (pl *poller) write(b []byte) (int, error) { return pl.f.Write(b) }
+// write writes all of b. The tty is not in the runtime's poller, so a full
+// output buffer (a device that does not drain: flow control, a wedged
+// adapter) is waited out by polling with back-off up to writeBackoff, until
+// it drains or the port is closed. Sensor commands are a few bytes and a
+// tty buffers kilobytes, so this is the exception, not the rule.
+func (pl *poller) write(b []byte) (int, error) {
+	n := 0
+	back := time.Millisecond
+	for n < len(b) {
+		var k int
+		var werr error
+		err := pl.rc.Write(func(uintptr) bool {
+			k, werr = rawWrite(pl.tty, b[n:])
+			return true
+		})
+		if err != nil {
+			return n, err // closed
+		}
+		n += k
+		switch {
+		case werr == unix.EAGAIN:
+			time.Sleep(back)
+			back = min(2*back, writeBackoff)
+		case werr != nil:
+			return n, werr
+		}
+	}
+	return n, nil
+}
 
-// close closes the library's port with closeLib, then the duplicate, which
-// wakes a pending read: it then finds the library's port closed and gets the
-// library's PortClosed at once.
+// writeBackoff is the longest pause between two tries of a write the tty
+// has no room for.
+const writeBackoff = 50 * time.Millisecond
+
+// rawWrite is write(2) on the non-blocking tty, like rawRead.
+func rawWrite(fd int, b []byte) (int, error) {
+	for {
+		r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch e {
+		case 0:
+			return int(r), nil
+		case unix.EINTR:
+			continue
+		}
+		return 0, e
+	}
+}
+
+// close closes the library's port with closeLib, then the epoll instance,
+// which wakes a pending read (it then finds the library's port closed and
+// gets the library's PortClosed at once) and returns only once no callback
+// of rc is running, and then the duplicate, which nothing can touch after.
 func (pl *poller) close(closeLib func() error) error {
 	err := closeLib()
-	_ = pl.f.Close()
+	_ = pl.ep.Close()
+	_ = unix.Close(pl.tty)
 	return err
 }

@@ -148,3 +148,76 @@ func TestWake(t *testing.T) {
 		t.Errorf("ReadWait(30ms) on a silent port = %v after %v", err, time.Since(t0))
 	}
 }
+
+// TestUnwatchedBytesWaitForTheNextRead: what arrives while a paced reader
+// has taken the port out of its poller (PumpPaced's pause) is read at once by
+// the next Read, a Read that then waits is woken by new bytes, and an unplug
+// during the pause is seen by the next Read.
+func TestUnwatchedBytesWaitForTheNextRead(t *testing.T) {
+	pt, p := openPTY(t, 5*time.Second)
+	buf := make([]byte, 64)
+	for round := 0; round < 3; round++ {
+		p.unwatch()
+		p.unwatch() // twice is once
+		if _, err := pt.Master.Write([]byte("abc")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+		t0 := time.Now()
+		if n, err := p.Read(buf); err != nil || string(buf[:n]) != "abc" || time.Since(t0) > time.Second {
+			t.Fatalf("round %d: Read after the pause = %q, %v after %v; want the waiting bytes at once", round, buf[:n], err, time.Since(t0))
+		}
+		go func() {
+			time.Sleep(30 * time.Millisecond)
+			_, _ = pt.Master.Write([]byte("d"))
+		}()
+		if n, err := p.Read(buf); err != nil || string(buf[:n]) != "d" {
+			t.Fatalf("round %d: waiting Read = %q, %v; want the new byte", round, buf[:n], err)
+		}
+	}
+	p.unwatch()
+	pt.Unplug()
+	if n, err := p.Read(buf); n != 0 || !isPortClosed(err) {
+		t.Errorf("Read after an unplug during the pause = %d, %v; want the library's PortClosed", n, err)
+	}
+}
+
+// TestWriteWaitsForRoom: Write writes everything, even more than
+// the tty takes at once (it waits for the reader to drain), and fails
+// cleanly once the port is closed.
+func TestWriteWaitsForRoom(t *testing.T) {
+	pt, p := openPTY(t, time.Second)
+	big := make([]byte, 256<<10) // far beyond a pty's buffer
+	for i := range big {
+		big[i] = byte(i)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		var all []byte
+		b := make([]byte, 4096)
+		for len(all) < len(big) {
+			time.Sleep(time.Millisecond) // a slow reader: the writer must wait
+			n, err := pt.Master.Read(b)
+			if err != nil {
+				break
+			}
+			all = append(all, b[:n]...)
+		}
+		got <- all
+	}()
+	if n, err := p.Write(big); n != len(big) || err != nil {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(big))
+	}
+	select {
+	case all := <-got:
+		if string(all) != string(big) {
+			t.Fatalf("the reader got %d bytes, not what was written", len(all))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the written bytes did not all arrive")
+	}
+	_ = p.Close()
+	if _, err := p.Write([]byte("x")); err == nil || !IsUnplug(err) {
+		t.Errorf("Write after Close = %v; want an unplug error", err)
+	}
+}

@@ -17,3 +17,5 @@ func pollable(serial.Port, string) *poller { return nil }
 func (*poller) read([]byte, time.Duration) (int, error) { return 0, errors.ErrUnsupported }
 func (*poller) write([]byte) (int, error)               { return 0, errors.ErrUnsupported }
 func (*poller) close(closeLib func() error) error       { return closeLib() }
+func (*poller) wake()                                   {}
+func (*poller) unwatch()                                {}

@@ -25,9 +25,9 @@ var errPortClosed = errors.New("port has been closed")
 // into ErrTimeout. Close may be called from any goroutine, any number of
 // times; it unblocks a pending Read.
 //
-// On Linux, Read and Write wait in the Go runtime's poller on a duplicate of
-// the library's descriptor (see poller), not in the library's blocking
-// select(2); the results are the same: at least one byte, ErrTimeout after
+// On Linux, Read waits in the Go runtime's poller, on an epoll instance that
+// watches a duplicate of the library's descriptor (see poller), not in the
+// library's blocking select(2); the results are the same: at least one byte, ErrTimeout after
 // the read timeout, and after an unplug or Close the library's own error,
 // which Read then asks the library for.
 type Port struct {
@@ -101,6 +101,15 @@ func (p *Port) CanWake() bool { return p.pl != nil }
 func (p *Port) Wake() {
 	if p != nil && p.pl != nil && !p.closed.Load() {
 		p.pl.wake()
+	}
+}
+
+// unwatch lets the bytes that arrive until the next Read wait in the buffer
+// without waking the process (see poller.unwatch); a no-op without the
+// poller.
+func (p *Port) unwatch() {
+	if p.pl != nil {
+		p.pl.unwatch()
 	}
 }
 

@@ -27,7 +27,8 @@ func Pump(ctx context.Context, p *Port, buf []byte, feed func([]byte), every tim
 // behind: after each chunk it has fed, it calls slack, and when that returns
 // a positive duration it waits that long (or until ctx is done) before it
 // reads again, leaving what arrives meanwhile in the kernel's buffer, to be
-// read in one go. Each wake-up of the reader costs the process some tens of
+// read in one go; the bytes that arrive meanwhile wake no thread (see
+// poller). Each wake-up of the reader costs the process some tens of
 // microseconds of scheduling (several threads hand the goroutine on); a
 // Nonin stream sends 75 frames a second but carries values in only a few of
 // them, so sleeping over the others saves most of that without delaying a
@@ -68,6 +69,7 @@ func PumpPaced(ctx context.Context, p *Port, buf []byte, feed func([]byte), ever
 		}
 		if n > 0 && slack != nil {
 			if d := slack(); d > 0 {
+				p.unwatch()
 				pause.Reset(d)
 				select {
 				case <-ctx.Done():

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package serialtest gives serial drivers' tests a real pseudo-terminal to
 // stand in for a sensor: the test (or a device model) writes the master, the
 // driver opens the slave path through serialport exactly as it would open

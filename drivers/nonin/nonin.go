@@ -139,19 +139,20 @@ const frameTime = time.Second / framesPerSec
 // slack is how long the session may leave frames in the port's buffer: until
 // a frame and a half (slackMargin, for jitter) before the next frame that
 // carries a value can be complete. That frame follows the QuietFrames frames
-// before it, a frame time each, except one already begun, which may be all
-// but complete. After a packet's SpO2 frame the pause is about 300 ms, so the
-// process wakes for the port about 12 times a second instead of 75, while
-// every value still leaves as its frame arrives. A pause shorter than two
-// frames saves nothing.
+// before it, a frame time each, except that the first of them may be all but
+// complete when already begun, and otherwise may be about to start, and then
+// takes only its time on the wire. After a packet's SpO2 frame the pause is
+// about 290 ms, so the process wakes for the port about 15 times a second
+// instead of 75, while every value still leaves as its frame arrives. A
+// pause shorter than two frames saves nothing.
 func (d *Dev) slack() time.Duration {
 	q := d.dec.QuietFrames()
 	if q == 0 {
 		return 0
 	}
-	ahead := time.Duration(q+1) * frameTime
-	if d.dec.begun() {
-		ahead -= frameTime
+	ahead := time.Duration(q) * frameTime
+	if !d.dec.begun() {
+		ahead += d.frameWire()
 	}
 	if p := ahead - slackMargin; p >= 2*frameTime {
 		return p
@@ -162,6 +163,13 @@ func (d *Dev) slack() time.Duration {
 // slackMargin is how long before the next value frame can be complete a
 // paused session reads again.
 const slackMargin = 3 * frameTime / 2
+
+// frameWire is how long one frame takes on the wire at the line's speed
+// (8N1: ten bits a byte), the least time in which a frame not yet begun can
+// be complete.
+func (d *Dev) frameWire() time.Duration {
+	return time.Duration(d.opts.Format.frameLen()*10) * time.Second / time.Duration(lineMode.BaudRate)
+}
 
 // String names the driver, its format and its port.
 func (d *Dev) String() string {

@@ -125,45 +125,50 @@ func TestPacedReadsKeepValuesOnTime(t *testing.T) {
 
 // TestSlackEndsBeforeTheNextValue: wherever the stream stands, a paused
 // session reads again at least slackMargin before the next HR or SpO2 frame
-// can be complete, also when part of a frame is already in (that frame may
-// then be all but complete); and after a packet's SpO2 it sleeps over the
-// rest of the packet, so that one read takes frames 3 to 24.
+// can be complete: k frames on, that is (k-1) frame times plus one frame's
+// time on the wire (5 bytes at 9600 8N1) after a complete frame, and (k-1)
+// frame times once the next frame has begun (it may be all but complete).
+// After a packet's SpO2 it sleeps over most of the packet, so that one read
+// takes frames 3 to 23.
 func TestSlackEndsBeforeTheNextValue(t *testing.T) {
-	enc, _ := NewEncoder(DF2)
-	st := Steady(97, 72)
-	dec, _ := newDec(t, DF2)
-	dev := &Dev{dec: dec}
-	// framesToValue: how many frames after frame i the next value frame
-	// (HR LSB, index 1, or SpO2, index 2) is.
-	framesToValue := func(i int) int {
-		if i == idxHRLSB {
-			return 1
-		}
-		return (idxHRLSB - i + packetFrames) % packetFrames
-	}
-	last := -1 // the last complete frame's index; -1 before the first
-	for n := 0; n < 4*packetFrames; n++ {
-		i := enc.Index()
-		f := enc.Append(nil, &st)
-		dec.Feed(f[:1])
-		if n > packetFrames { // locked
-			k := framesToValue(last)
-			if s := dev.slack(); s > 0 && s > time.Duration(k-1)*frameTime-slackMargin {
-				t.Errorf("frame %d begun after frame %d: slack %v reaches within %v of the value frame %d frames on", i, last, s, slackMargin, k)
+	for _, f := range []Format{DF2, DF7} {
+		enc, _ := NewEncoder(f)
+		st := Steady(97, 72)
+		dec, _ := newDec(t, f)
+		dev := &Dev{dec: dec, opts: Opts{Format: f}}
+		wire := time.Duration(f.frameLen()*10) * time.Second / 9600
+		// framesToValue: how many frames after frame i the next value
+		// frame (HR LSB, index 1, or SpO2, index 2) is.
+		framesToValue := func(i int) int {
+			if i == idxHRLSB {
+				return 1
 			}
+			return (idxHRLSB - i + packetFrames) % packetFrames
 		}
-		dec.Feed(f[1:])
-		last = i
-		if n < packetFrames {
-			continue
-		}
-		k := framesToValue(i)
-		s := dev.slack()
-		if s > 0 && s > time.Duration(k)*frameTime-slackMargin {
-			t.Errorf("after frame %d: slack %v reaches within %v of the value frame %d frames on", i, s, slackMargin, k)
-		}
-		if min := time.Duration(packetFrames-idxSpO2-1) * frameTime; i == idxSpO2 && s < min {
-			t.Errorf("after SpO2: slack %v; want at least %v (frames 3..24)", s, min)
+		last := -1 // the last complete frame's index
+		for n := 0; n < 4*packetFrames; n++ {
+			i := enc.Index()
+			fr := enc.Append(nil, &st)
+			dec.Feed(fr[:1])
+			if n > packetFrames { // locked
+				k := framesToValue(last)
+				if s := dev.slack(); s > 0 && s > time.Duration(k-1)*frameTime-slackMargin {
+					t.Errorf("%v: frame %d begun after frame %d: slack %v reaches within %v of the value frame %d frames on", f, i, last, s, slackMargin, k)
+				}
+			}
+			dec.Feed(fr[1:])
+			last = i
+			if n < packetFrames {
+				continue
+			}
+			k := framesToValue(i)
+			s := dev.slack()
+			if s > 0 && s > time.Duration(k-1)*frameTime+wire-slackMargin {
+				t.Errorf("%v: after frame %d: slack %v reaches within %v of the value frame %d frames on", f, i, s, slackMargin, k)
+			}
+			if min := time.Duration(packetFrames-idxSpO2-2) * frameTime; i == idxSpO2 && s < min {
+				t.Errorf("%v: after SpO2: slack %v; want at least %v (frames 3..23)", f, s, min)
+			}
 		}
 	}
 }

@@ -49,6 +49,7 @@ type poller struct {
 	rc       syscall.RawConn // ep's: its callbacks run only while ep (and so tty) is open
 	woken    atomic.Bool     // wake was called: the pending or next read returns at once
 	watching bool            // tty is in ep; only the reading goroutine touches it
+	closing  chan struct{}   // closed by close: ends a write's back-off at once
 }
 
 // pollable returns a poller for the library's port sp, or nil when sp is not
@@ -115,7 +116,7 @@ func newPoller(tty int, dev string) (*poller, error) {
 		_ = ep.Close()
 		return nil, err
 	}
-	return &poller{tty: tty, ep: ep, rc: rc}, nil
+	return &poller{tty: tty, ep: ep, rc: rc, closing: make(chan struct{})}, nil
 }
 
 // watch puts tty in the epoll instance (level-triggered, input only), so
@@ -128,6 +129,9 @@ func (pl *poller) watch() error {
 	var cerr error
 	err := pl.rc.Control(func(fd uintptr) {
 		cerr = unix.EpollCtl(int(fd), unix.EPOLL_CTL_ADD, pl.tty, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(pl.tty)})
+		if cerr == unix.EEXIST { // an unwatch whose removal failed: still watched
+			cerr = nil
+		}
 	})
 	if err == nil {
 		err = cerr
@@ -156,9 +160,6 @@ func (pl *poller) unwatch() {
 // returns (0, nil) at end of file, os.ErrDeadlineExceeded on timeout, and
 // another error when the port was closed or the read failed.
 func (pl *poller) read(b []byte, timeout time.Duration) (int, error) {
-	if err := pl.watch(); err != nil {
-		return 0, err
-	}
 	if timeout > 0 {
 		if err := pl.ep.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 			return 0, err
@@ -171,17 +172,41 @@ func (pl *poller) read(b []byte, timeout time.Duration) (int, error) {
 	}
 	var n int
 	var rerr error
+	if !pl.watching {
+		// After a pause: take what waits before watching again, since
+		// adding a tty that has bytes makes ep ready, which would wake the
+		// runtime's poller for bytes read here anyway.
+		err := pl.rc.Read(func(uintptr) bool {
+			n, rerr = rawRead(pl.tty, b)
+			return true
+		})
+		if err == nil && rerr != unix.EAGAIN {
+			return n, rerr
+		}
+		if err == nil {
+			err = pl.watch()
+		}
+		if err != nil {
+			return 0, pl.readErr(err)
+		}
+	}
 	err := pl.rc.Read(func(uintptr) bool {
 		n, rerr = rawRead(pl.tty, b)
 		return rerr != unix.EAGAIN // false: wait in the poller until ep is readable
 	})
 	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			pl.woken.Store(false) // this return answers any wake so far
-		}
-		return 0, err
+		return 0, pl.readErr(err)
 	}
 	return n, rerr
+}
+
+// readErr is what read returns for err from ep: a timeout answers any wake
+// so far.
+func (pl *poller) readErr(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		pl.woken.Store(false)
+	}
+	return err
 }
 
 // wake ends a pending read, or the next one, with os.ErrDeadlineExceeded.
@@ -211,7 +236,7 @@ func rawRead(fd int, b []byte) (int, error) {
 // write writes all of b. The tty is not in the runtime's poller, so a full
 // output buffer (a device that does not drain: flow control, a wedged
 // adapter) is waited out by polling with back-off up to writeBackoff, until
-// it drains or the port is closed. Sensor commands are a few bytes and a
+// it drains or the port is closed (errPortClosed). Sensor commands are a few bytes and a
 // tty buffers kilobytes, so this is the exception, not the rule.
 func (pl *poller) write(b []byte) (int, error) {
 	n := 0
@@ -224,12 +249,18 @@ func (pl *poller) write(b []byte) (int, error) {
 			return true
 		})
 		if err != nil {
-			return n, err // closed
+			return n, errPortClosed // Close ran: the descriptor is gone
 		}
 		n += k
 		switch {
-		case werr == unix.EAGAIN:
-			time.Sleep(back)
+		case werr == unix.EAGAIN, werr == nil && k == 0:
+			t := time.NewTimer(back)
+			select {
+			case <-t.C:
+			case <-pl.closing:
+				t.Stop()
+				return n, errPortClosed
+			}
 			back = min(2*back, writeBackoff)
 		case werr != nil:
 			return n, werr
@@ -261,6 +292,7 @@ func rawWrite(fd int, b []byte) (int, error) {
 // gets the library's PortClosed at once) and returns only once no callback
 // of rc is running, and then the duplicate, which nothing can touch after.
 func (pl *poller) close(closeLib func() error) error {
+	close(pl.closing)
 	err := closeLib()
 	_ = pl.ep.Close()
 	_ = unix.Close(pl.tty)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chairside/chairside/drivers/serialport/serialtest"
 	"go.bug.st/serial"
+	"golang.org/x/sys/unix"
 )
 
 func openPTY(t *testing.T, timeout time.Duration) (*serialtest.PTY, *Port) {
@@ -149,10 +150,26 @@ func TestWake(t *testing.T) {
 	}
 }
 
-// TestUnwatchedBytesWaitForTheNextRead: what arrives while a paced reader
-// has taken the port out of its poller (PumpPaced's pause) is read at once by
-// the next Read, a Read that then waits is woken by new bytes, and an unplug
-// during the pause is seen by the next Read.
+// epollReady reports how many descriptors the Port's epoll instance has
+// ready: what the runtime's poller would be woken for.
+func epollReady(t *testing.T, p *Port) int {
+	t.Helper()
+	var n int
+	var werr error
+	err := p.pl.rc.Control(func(fd uintptr) {
+		n, werr = unix.EpollWait(int(fd), make([]unix.EpollEvent, 4), 0)
+	})
+	if err != nil || werr != nil {
+		t.Fatalf("epoll_wait on the Port's instance: %v, %v", err, werr)
+	}
+	return n
+}
+
+// TestUnwatchedBytesWaitForTheNextRead: bytes that arrive while a paced
+// reader has taken the port out of its epoll instance (PumpPaced's pause)
+// make nothing ready, so they wake no thread; the next Read takes them at
+// once without watching again, a Read that then waits is woken by new bytes,
+// and an unplug during the pause is seen by the next Read.
 func TestUnwatchedBytesWaitForTheNextRead(t *testing.T) {
 	pt, p := openPTY(t, 5*time.Second)
 	buf := make([]byte, 64)
@@ -163,6 +180,9 @@ func TestUnwatchedBytesWaitForTheNextRead(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Millisecond)
+		if n := epollReady(t, p); n != 0 {
+			t.Fatalf("round %d: %d descriptor(s) ready for bytes that arrived during the pause; want none", round, n)
+		}
 		t0 := time.Now()
 		if n, err := p.Read(buf); err != nil || string(buf[:n]) != "abc" || time.Since(t0) > time.Second {
 			t.Fatalf("round %d: Read after the pause = %q, %v after %v; want the waiting bytes at once", round, buf[:n], err, time.Since(t0))
@@ -174,6 +194,17 @@ func TestUnwatchedBytesWaitForTheNextRead(t *testing.T) {
 		if n, err := p.Read(buf); err != nil || string(buf[:n]) != "d" {
 			t.Fatalf("round %d: waiting Read = %q, %v; want the new byte", round, buf[:n], err)
 		}
+		// Watched again: arriving bytes make the instance ready.
+		if _, err := pt.Master.Write([]byte("e")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+		if n := epollReady(t, p); n != 1 {
+			t.Fatalf("round %d: watched port with a waiting byte: %d ready, want 1", round, n)
+		}
+		if n, err := p.Read(buf); err != nil || string(buf[:n]) != "e" {
+			t.Fatalf("round %d: Read = %q, %v; want the byte", round, buf[:n], err)
+		}
 	}
 	p.unwatch()
 	pt.Unplug()
@@ -182,9 +213,10 @@ func TestUnwatchedBytesWaitForTheNextRead(t *testing.T) {
 	}
 }
 
-// TestWriteWaitsForRoom: Write writes everything, even more than
-// the tty takes at once (it waits for the reader to drain), and fails
-// cleanly once the port is closed.
+// TestWriteWaitsForRoom: Write writes everything, even more than the tty
+// takes at once (it waits for a slow reader to drain), a Close during a
+// write stalled on a full buffer ends it at once with an unplug error, and a
+// later Write fails the same way.
 func TestWriteWaitsForRoom(t *testing.T) {
 	pt, p := openPTY(t, time.Second)
 	big := make([]byte, 256<<10) // far beyond a pty's buffer
@@ -216,8 +248,28 @@ func TestWriteWaitsForRoom(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the written bytes did not all arrive")
 	}
+
+	// Nobody reads now: the write stalls until Close.
+	werr := make(chan error, 1)
+	go func() {
+		_, err := p.Write(big)
+		werr <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	t0 := time.Now()
 	_ = p.Close()
-	if _, err := p.Write([]byte("x")); err == nil || !IsUnplug(err) {
+	select {
+	case err := <-werr:
+		if !IsUnplug(err) {
+			t.Errorf("stalled Write ended by Close = %v; want an unplug error", err)
+		}
+		if d := time.Since(t0); d > 500*time.Millisecond {
+			t.Errorf("stalled Write ended %v after Close, not at once", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end a stalled Write")
+	}
+	if _, err := p.Write([]byte("x")); !IsUnplug(err) {
 		t.Errorf("Write after Close = %v; want an unplug error", err)
 	}
 }

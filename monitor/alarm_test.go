@@ -271,6 +271,46 @@ func TestSensorGarbled(t *testing.T) {
 	expect(t, got[:1], `00:00:50 alarm start sensor_garbled low active audio=on present=true "nonin: 120 of 2370 frames garbled in the last 30s"`)
 }
 
+// sensor_garbled judges no share of too few frames: a sensor sending a
+// handful a second (just back, or a slow one) is not in alarm for one bad
+// frame, though 1 in 4 is over 5 %. Enough frames of the same mix are.
+func TestSensorGarbledNeedsEnoughFrames(t *testing.T) {
+	r := sessionRig(t)
+	m := r.mark()
+	r.goodPerSec, r.garbledPerSec = 3, 1
+	r.run(time.Second)
+	r.garbledPerSec = 0
+	r.run(20 * time.Second)
+	expect(t, r.since(m, "alarm"))
+	// 1 of 4 every second from 00:00:22: with the first bad frame, 4 of
+	// 3×24+4 = 76 frames at 00:00:24 is the first share over 5 %.
+	r.garbledPerSec = 1
+	r.run(5 * time.Second)
+	expect(t, r.since(m, "alarm"), `00:00:24 alarm start sensor_garbled low active audio=on present=true "nonin: 4 of 76 frames garbled in the last 30s"`)
+}
+
+// Once raised, sensor_garbled ends only when the share is down to half the
+// threshold: a line hovering between the two keeps one alarm rather than
+// starting and ending it.
+func TestSensorGarbledHysteresis(t *testing.T) {
+	r := sessionRig(t)
+	m := r.mark()
+	r.garbledPerSec = 6 // 6 of 81: 7.4 %
+	r.run(40 * time.Second)
+	r.garbledPerSec = 3 // 3 of 78: 3.8 %, under 5 % but over 2.5 %
+	r.run(90 * time.Second)
+	got := r.since(m, "alarm")
+	if len(got) != 1 || got[0][9:28] != "alarm start sensor_" {
+		t.Fatalf("at 3.8 %% after 7.4 %%: %v; want the one alarm, still present", got)
+	}
+	r.garbledPerSec = 1 // 1 of 76: 1.3 %
+	r.run(40 * time.Second)
+	got = r.since(m, "alarm")
+	if len(got) != 2 || got[1][9:26] != "alarm end sensor_" {
+		t.Fatalf("at 1.3 %%: %v; want the alarm ended", got)
+	}
+}
+
 // An acknowledged alarm whose condition steps down a level and comes back to
 // the priority that was acknowledged stays acknowledged: its condition never
 // ended (CONTRACT §3: acknowledged leaves only when the condition ends). Only

@@ -40,16 +40,17 @@ type Config struct {
 
 // Fixed timings of the contract, not configurable.
 const (
-	probeOffDelay   = 10 * time.Second // spo2_probe_off
-	poorSignalDelay = 30 * time.Second // spo2_signal_poor
-	garbledWindow   = 30               // seconds over which sensor_garbled counts
-	garbledPercent  = 5                // more than this share of bad frames
-	nibpRetryAfter  = 60 * time.Second // one automatic retry after a failure
-	nibpOverdueDue  = 2 * time.Minute  // nibp_every + this without success: nibp_overdue
-	nibpNoResult    = 210 * time.Second
-	sameLimbHold    = 30 * time.Second // SpO2 alarms held after an inflation on the same limb
-	freshness       = 3 * time.Second  // a reading older than this is "no data"
-	rememberedCmds  = 256
+	probeOffDelay    = 10 * time.Second // spo2_probe_off
+	poorSignalDelay  = 30 * time.Second // spo2_signal_poor
+	garbledWindow    = 30               // seconds over which sensor_garbled counts
+	garbledPercent   = 5                // more than this share of bad frames; it ends at half of it
+	garbledMinFrames = 40               // fewer frames in the window judge nothing
+	nibpRetryAfter   = 60 * time.Second // one automatic retry after a failure
+	nibpOverdueDue   = 2 * time.Minute  // nibp_every + this without success: nibp_overdue
+	nibpNoResult     = 210 * time.Second
+	sameLimbHold     = 30 * time.Second // SpO2 alarms held after an inflation on the same limb
+	freshness        = 3 * time.Second  // a reading older than this is "no data"
+	rememberedCmds   = 256
 )
 
 // Engine is the monitor's state machine. Create one with New (or Restore) and

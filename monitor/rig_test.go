@@ -61,6 +61,7 @@ type rig struct {
 	bpTook        time.Duration // how long a measurement takes
 	frames        uint64
 	garbledPerSec uint64 // bad frames per second from the oximeter
+	goodPerSec    uint64 // good frames per second from the oximeter; 0 means 75
 	garbled       uint64
 	log           []string // the events, described, with the time since t0
 	evs           []Event
@@ -150,7 +151,11 @@ func (r *rig) run(d time.Duration) {
 			if !r.silent {
 				r.record(r.e.Reading(r.now, vitals.Reading{Sensor: oxi, Param: vitals.SpO2, Value: r.spo2, Flags: r.flags}))
 				r.record(r.e.Reading(r.now, vitals.Reading{Sensor: oxi, Param: vitals.Pulse, Value: r.pulse, Flags: r.flags}))
-				r.frames += 75
+				if r.goodPerSec > 0 {
+					r.frames += r.goodPerSec
+				} else {
+					r.frames += 75
+				}
 				r.garbled += r.garbledPerSec
 				r.record(r.e.Status(r.now, vitals.Status{Sensor: oxi, Frames: r.frames, Garbled: r.garbled}))
 			}

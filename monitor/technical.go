@@ -158,11 +158,21 @@ func (e *Engine) judgeGarbled(i int) {
 		}
 	}
 	key := st.garbledKey
-	if garbled*100 > garbledPercent*(frames+garbled) {
+	total := frames + garbled
+	switch {
+	case total < garbledMinFrames:
+		// Too few frames to judge a share (a sensor just back from a
+		// silent spell, a module polled every few seconds): no alarm.
+		e.end(key)
+	case garbled*100 > garbledPercent*total:
 		e.raiseTechnical(key, condGarbled, protocol.Low, func() string {
-			return fmt.Sprintf("%s: %d of %d frames garbled in the last %ds", e.cfg.Sensors[i].Source, garbled, frames+garbled, garbledWindow)
+			return fmt.Sprintf("%s: %d of %d frames garbled in the last %ds", e.cfg.Sensors[i].Source, garbled, total, garbledWindow)
 		})
-	} else {
+	case e.present(key) && garbled*100*2 > garbledPercent*total:
+		// Hysteresis: once raised, the alarm ends only when the share is
+		// down to half the threshold, so a line hovering near it does not
+		// start and end the alarm every few seconds.
+	default:
 		e.end(key)
 	}
 }

@@ -120,8 +120,10 @@ func (e *Engine) nibpResult(r vitals.Result) {
 		} else {
 			n.Next = n.Started.Add(every)
 		}
-		e.raise(condNIBPFailed, condNIBPFailed, wire.KindTechnical, true, prio, false, wire.Num{}, wire.Num{},
-			fmt.Sprintf("NIBP failed: %s%s", rec.Error, nth))
+		// Each failure is news: its message replaces the last one's, also
+		// when the priority stays (a third failure in a row is still medium).
+		a := e.raise(condNIBPFailed, condNIBPFailed, wire.KindTechnical, true, prio, false, wire.Num{}, wire.Num{}, "")
+		a.Message = fmt.Sprintf("NIBP failed: %s%s", rec.Error, nth)
 		e.publishSession()
 		return
 	}

@@ -37,6 +37,27 @@ func TestNIBPFailingTwice(t *testing.T) {
 	}
 }
 
+// A third failure in a row, back on the schedule after the one retry, keeps
+// the alarm at medium but says what failed this time and how many in a row.
+func TestNIBPThirdFailureSaysSo(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.Protocol.AutoStartAfter = 0 })
+	r.bp = []vitals.Result{{Failure: "0x57 inflate timeout, leak or loose cuff"}, {Failure: "0x02 erratic signal"}, {Failure: "0x55 pneumatic blockage"}}
+	r.startSession()
+	r.run(8 * time.Minute)
+	expect(t, r.since(0, "nibp", "alarm"),
+		"00:00:00 nibp_start n-1-1",
+		`00:00:40 nibp n-1-1 error "0x57 inflate timeout, leak or loose cuff"`,
+		`00:00:40 alarm start nibp_failed low active audio=on present=true "NIBP failed: 0x57 inflate timeout, leak or loose cuff"`,
+		"00:01:40 nibp_start n-1-2",
+		`00:02:20 nibp n-1-2 error "0x02 erratic signal"`,
+		`00:02:20 alarm update nibp_failed medium active audio=on present=true "NIBP failed: 0x02 erratic signal (2 in a row)"`,
+		"00:06:40 nibp_start n-1-3", // no second retry: back on the schedule
+		`00:07:00 alarm start nibp_overdue medium active audio=on present=true "no NIBP measurement for 7m (every 5m)"`,
+		`00:07:20 nibp n-1-3 error "0x55 pneumatic blockage"`,
+		`00:07:20 alarm update nibp_failed medium active audio=on present=true "NIBP failed: 0x55 pneumatic blockage (3 in a row)"`,
+	)
+}
+
 // A module that never answers: the engine aborts after its own time limit,
 // counts it as a failure, and nibp_overdue follows nibp_every + 2 min after
 // the last success (here the session start).

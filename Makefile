@@ -23,10 +23,11 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 ## bench: engine, store and decoder throughput and allocations, then the
-## real daemon on ptys and a real broker: alarm latency, CPU, RSS, store writes.
+## real daemon on ptys and a real broker: alarm latency, CPU, RSS, store writes,
+## and the alarm latency while a 100 000-record backlog drains.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./monitor/... ./drivers/...
-	$(GO) test -run '^$$' -bench HILDaemon -benchtime 1x ./cmd/chairside/
+	$(GO) test -run '^$$' -bench 'HILDaemon|HILDrain' -benchtime 1x ./cmd/chairside/
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 fuzz:

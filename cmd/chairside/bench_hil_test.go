@@ -17,6 +17,8 @@ import (
 	"github.com/chairside/chairside/drivers/nonin"
 	"github.com/chairside/chairside/drivers/serialport/serialtest"
 	"github.com/chairside/chairside/drivers/suntech"
+	"github.com/chairside/chairside/monitor/store"
+	"github.com/chairside/chairside/monitor/wire"
 )
 
 // BenchmarkHILDaemon measures the real daemon (built without -race) on a
@@ -29,26 +31,125 @@ import (
 //
 //	go test -run '^$' -bench HILDaemon -benchtime 1x ./cmd/chairside/
 func BenchmarkHILDaemon(b *testing.B) {
-	dir := b.TempDir()
-	bin := filepath.Join(dir, "chairside")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	r := newBenchRig(b)
+	r.start()
+	r.rec.waitFor(b, "session", "/session", 20*time.Second, func(v map[string]any) bool { return v["phase"] == "baseline" })
+	r.reportLatency(r.crossings(200), "alarm")
+
+	// CPU, memory and store writes at full rate: a fresh start (the store
+	// counts from each Open), 5 s to settle, then 60 s of steady streaming.
+	r.stop()
+	r.logf.Truncate(0)
+	r.logf.Seek(0, 0)
+	r.start()
+	time.Sleep(5 * time.Second)
+	pid := r.proc.Process.Pid
+	cpu0, sw0, wall0 := cpuTicks(b, pid), contextSwitches(pid), time.Now()
+	time.Sleep(60 * time.Second)
+	cpu1, sw1, wall1 := cpuTicks(b, pid), contextSwitches(pid), time.Now()
+	hz := 100.0 // USER_HZ on Linux
+	secs := wall1.Sub(wall0).Seconds()
+	b.ReportMetric((float64(cpu1-cpu0)/hz)/secs*100, "cpu-%")
+	// CPU time on a virtual machine is mostly the cost of waking threads,
+	// which varies with the host; the number of wake-ups does not.
+	b.ReportMetric(float64(sw1-sw0)/secs, "ctxsw/s")
+	b.ReportMetric(float64(rssKB(b, pid))/1024, "rss-MB")
+	r.stop()
+	logText, _ := os.ReadFile(filepath.Join(r.dir, "chairside.log"))
+	if w, commits, up := storeBytes(string(logText)); up > 0 {
+		b.ReportMetric(w/up.Hours()/1e6, "store-MB/h")
+		b.ReportMetric(commits/up.Seconds(), "store-commits/s")
+	}
+}
+
+// BenchmarkHILDrain measures the alarm latency while the daemon sends a
+// backlog (drainRecords vitals records, about 14 hours of a chair's 2
+// vitals a second: a broker that was away that long), and how fast the backlog goes:
+// live messages go first (CONTRACT §6), so an alarm must not wait for it.
+//
+//	go test -run '^$' -bench HILDrain -benchtime 1x ./cmd/chairside/
+func BenchmarkHILDrain(b *testing.B) {
+	const drainRecords, drainLimit = 100000, 5 * time.Minute
+	r := newBenchRig(b)
+	st, err := store.Open(filepath.Join(r.dir, "store"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < drainRecords; i++ {
+		v := wire.Vital{Record: wire.Record{V: wire.Version}, T: wire.At(time.Now().Add(-3 * time.Hour)), Session: "backlog",
+			Param: "spo2", Value: wire.N(97), Unit: "%", Source: "nonin", Flags: []string{}}
+		if _, err := st.Commit("chairside/chair-b/"+wire.TopicSpO2, &v, true, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	// The backlog's distinct seqs the subscriber has (a record may come
+	// twice, CONTRACT §6), counted as messages arrive.
+	seen, cursor := map[float64]bool{}, 0
+	backlog := func() int {
+		n := r.rec.count()
+		for _, m := range r.rec.since(cursor) {
+			if m.v["session"] == "backlog" {
+				seen[m.v["seq"].(float64)] = true
+			}
+		}
+		cursor = n
+		return len(seen)
+	}
+	t0 := time.Now()
+	r.start()
+	// The alarm needs a session: the new one starts after auto_start_after.
+	r.rec.waitFor(b, "session", "/session", 20*time.Second, func(v map[string]any) bool { return v["phase"] == "baseline" })
+	// Crossings for as long as the backlog lasts.
+	var lat []time.Duration
+	for backlog() < drainRecords && time.Since(t0) < drainLimit {
+		lat = append(lat, r.crossings(3)...)
+	}
+	drained := time.Since(t0)
+	if n := backlog(); n < drainRecords {
+		b.Fatalf("%d of %d backlog records arrived in %v", n, drainRecords, drained)
+	}
+	b.ReportMetric(drained.Seconds(), "drain-s")
+	b.ReportMetric(drainRecords/drained.Seconds(), "drain-records/s")
+	b.ReportMetric(float64(len(lat)), "crossings")
+	r.reportLatency(lat, "alarm")
+	r.stop()
+}
+
+// benchRig is the daemon under measurement: its binary, a real broker and a
+// subscriber, a SunTech module model and a Nonin stream written here, frame
+// by frame, so that the time the crossing frame's last byte leaves is known
+// exactly.
+type benchRig struct {
+	b       *testing.B
+	dir     string
+	bin     string
+	cfgPath string
+	rec     *recorder
+	logf    *os.File
+	proc    *exec.Cmd
+	spo2    chan int16     // the SpO2 the stream carries from the next packet
+	crossed chan time.Time // when the frame with a crossing SpO2 left
+}
+
+func newBenchRig(b *testing.B) *benchRig {
+	r := &benchRig{b: b, dir: b.TempDir(), spo2: make(chan int16, 1), crossed: make(chan time.Time, 1)}
+	r.bin = filepath.Join(r.dir, "chairside")
+	if out, err := exec.Command("go", "build", "-o", r.bin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
 	br := startBroker(b)
-	rec := subscribe(b, br)
+	r.rec = subscribe(b, br)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	b.Cleanup(cancel)
 	oxi, cuff := serialtest.New(b), serialtest.New(b)
-	serialtest.Link(b, filepath.Join(dir, "nonin"), oxi.Name)
-	serialtest.Link(b, filepath.Join(dir, "suntech"), cuff.Name)
+	serialtest.Link(b, filepath.Join(r.dir, "nonin"), oxi.Name)
+	serialtest.Link(b, filepath.Join(r.dir, "suntech"), cuff.Name)
 	m := suntech.NewModule(cuff.Master, nil)
 	go m.Run(ctx)
-
-	// The Nonin stream is written here, frame by frame, so the time the
-	// crossing frame's last byte leaves is known exactly.
-	spo2 := make(chan int16, 1)
-	crossed := make(chan time.Time, 1)
 	go func() {
 		enc, _ := nonin.NewEncoder(nonin.DF2)
 		st := nonin.Steady(97, 72)
@@ -60,7 +161,7 @@ func BenchmarkHILDaemon(b *testing.B) {
 			select {
 			case <-ctx.Done():
 				return
-			case v := <-spo2:
+			case v := <-r.spo2:
 				st = nonin.Steady(v, 72)
 				armed = v < 88
 			case <-tick.C:
@@ -72,76 +173,69 @@ func BenchmarkHILDaemon(b *testing.B) {
 			}
 			if armed && idx == 2 { // frame 3 carries the SpO2
 				armed = false
-				crossed <- time.Now()
+				r.crossed <- time.Now()
 			}
 		}
 	}()
 
+	// The limit has no condition delay, so the latency is the whole
+	// system's.
 	protocol := strings.Replace(hilProtocol, "delay = \"2s\"\nhysteresis = 1\nlatch = true", "delay = \"0s\"\nhysteresis = 1", 1)
-	os.WriteFile(filepath.Join(dir, "bench.toml"), []byte(protocol+"\n"), 0o600)
-	cfgPath := filepath.Join(dir, "chairside.toml")
-	os.WriteFile(cfgPath, []byte(chairConfig("chair-b", "bench.toml", fmt.Sprintf("broker = %q", br.url()), dir)), 0o600)
-	logf, _ := os.Create(filepath.Join(dir, "chairside.log"))
-	var proc *exec.Cmd
-	start := func() {
-		proc = exec.Command(bin, "-config", cfgPath)
-		proc.Stderr = logf
-		if err := proc.Start(); err != nil {
-			b.Fatal(err)
+	os.WriteFile(filepath.Join(r.dir, "bench.toml"), []byte(protocol+"\n"), 0o600)
+	r.cfgPath = filepath.Join(r.dir, "chairside.toml")
+	os.WriteFile(r.cfgPath, []byte(chairConfig("chair-b", "bench.toml", fmt.Sprintf("broker = %q", br.url()), r.dir)), 0o600)
+	r.logf, _ = os.Create(filepath.Join(r.dir, "chairside.log"))
+	b.Cleanup(func() {
+		if r.proc != nil && r.proc.ProcessState == nil {
+			_ = r.proc.Process.Kill()
+			_ = r.proc.Wait()
 		}
-	}
-	stop := func() {
-		_ = proc.Process.Signal(syscall.SIGTERM)
-		_ = proc.Wait()
-	}
-	start()
-	defer func() { _ = proc.Process.Kill(); _ = proc.Wait() }()
-	rec.waitFor(b, "session", "/session", 20*time.Second, func(v map[string]any) bool { return v["phase"] == "baseline" })
+	})
+	return r
+}
 
-	// Alarm latency: 200 crossings, so that p99 is not just the worst one.
+func (r *benchRig) start() {
+	r.proc = exec.Command(r.bin, "-config", r.cfgPath)
+	r.proc.Stderr = r.logf
+	if err := r.proc.Start(); err != nil {
+		r.b.Fatal(err)
+	}
+}
+
+func (r *benchRig) stop() {
+	_ = r.proc.Process.Signal(syscall.SIGTERM)
+	_ = r.proc.Wait()
+}
+
+// crossings takes SpO2 under the limit and back n times and returns each
+// alarm start's latency from the crossing frame's last byte to the
+// subscriber.
+func (r *benchRig) crossings(n int) []time.Duration {
 	var lat []time.Duration
-	for i := 0; i < 200; i++ {
-		mark := rec.count()
-		spo2 <- 80
-		at := <-crossed
-		v := rec.waitForFrom(b, mark, "spo2_low start", "/alarm", 5*time.Second, func(v map[string]any) bool {
+	for i := 0; i < n; i++ {
+		mark := r.rec.count()
+		r.spo2 <- 80
+		at := <-r.crossed
+		v := r.rec.waitForFrom(r.b, mark, "spo2_low start", "/alarm", 5*time.Second, func(v map[string]any) bool {
 			return v["condition"] == "spo2_low" && v["phase"] == "start"
 		})
 		lat = append(lat, v.at.Sub(at))
-		spo2 <- 97
-		rec.waitForFrom(b, mark, "spo2_low end", "/alarm", 5*time.Second, func(v map[string]any) bool {
+		r.spo2 <- 97
+		r.rec.waitForFrom(r.b, mark, "spo2_low end", "/alarm", 5*time.Second, func(v map[string]any) bool {
 			return v["condition"] == "spo2_low" && v["phase"] == "end"
 		})
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	p50, p99 := lat[rank(len(lat), 50)], lat[rank(len(lat), 99)]
-	b.ReportMetric(float64(p50.Microseconds())/1000, "alarm-p50-ms")
-	b.ReportMetric(float64(p99.Microseconds())/1000, "alarm-p99-ms")
+	return lat
+}
 
-	// CPU, memory and store writes at full rate: a fresh start (the store
-	// counts from each Open), 5 s to settle, then 60 s of steady streaming.
-	stop()
-	logf.Truncate(0)
-	logf.Seek(0, 0)
-	start()
-	time.Sleep(5 * time.Second)
-	pid := proc.Process.Pid
-	cpu0, sw0, wall0 := cpuTicks(b, pid), contextSwitches(pid), time.Now()
-	time.Sleep(60 * time.Second)
-	cpu1, sw1, wall1 := cpuTicks(b, pid), contextSwitches(pid), time.Now()
-	hz := 100.0 // USER_HZ on Linux
-	secs := wall1.Sub(wall0).Seconds()
-	b.ReportMetric((float64(cpu1-cpu0)/hz)/secs*100, "cpu-%")
-	// CPU time on a virtual machine is mostly the cost of waking threads,
-	// which varies with the host; the number of wake-ups does not.
-	b.ReportMetric(float64(sw1-sw0)/secs, "ctxsw/s")
-	b.ReportMetric(float64(rssKB(b, pid))/1024, "rss-MB")
-	stop()
-	logText, _ := os.ReadFile(filepath.Join(dir, "chairside.log"))
-	if w, commits, up := storeBytes(string(logText)); up > 0 {
-		b.ReportMetric(w/up.Hours()/1e6, "store-MB/h")
-		b.ReportMetric(commits/up.Seconds(), "store-commits/s")
+// reportLatency reports the p50 and p99 of lat as name-p50-ms, name-p99-ms.
+func (r *benchRig) reportLatency(lat []time.Duration, name string) {
+	if len(lat) == 0 {
+		r.b.Fatal("no latencies measured")
 	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	r.b.ReportMetric(float64(lat[rank(len(lat), 50)].Microseconds())/1000, name+"-p50-ms")
+	r.b.ReportMetric(float64(lat[rank(len(lat), 99)].Microseconds())/1000, name+"-p99-ms")
 }
 
 // rank is the index of the p-th percentile of n sorted samples (nearest rank).

@@ -123,6 +123,9 @@ func StartMosquittoWith(t testing.TB, o MosquittoOptions) *Mosquitto {
 	m.WriteACL(o.ACL)
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "per_listener_settings true\npersistence false\nlog_dest stdout\nlog_type error\nlog_type warning\n")
+	// As configs/mosquitto/mosquitto.conf: mosquitto's default of 1000
+	// drops QoS 1 messages for a subscriber that falls behind a backlog.
+	conf.WriteString("max_queued_messages 100000\n")
 	if os.Geteuid() == 0 {
 		conf.WriteString("user root\n") // else it drops to user mosquitto and cannot read the 0600 key
 	}

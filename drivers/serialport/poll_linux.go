@@ -145,7 +145,7 @@ func (pl *poller) watch() error {
 
 // unwatch takes tty out of the epoll instance, for a reader that means to
 // leave the next bytes in the buffer: they then wake no thread. The next
-// read watches again.
+// read takes what waits and watches again only if it has to wait.
 func (pl *poller) unwatch() {
 	if !pl.watching {
 		return

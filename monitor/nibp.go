@@ -121,9 +121,10 @@ func (e *Engine) nibpResult(r vitals.Result) {
 			n.Next = n.Started.Add(every)
 		}
 		// Each failure is news: its message replaces the last one's, also
-		// when the priority stays (a third failure in a row is still medium).
-		a := e.raise(condNIBPFailed, condNIBPFailed, wire.KindTechnical, true, prio, false, wire.Num{}, wire.Num{}, "")
-		a.Message = fmt.Sprintf("NIBP failed: %s%s", rec.Error, nth)
+		// when the priority stays (a third failure in a row is still medium),
+		// which raise by itself keeps.
+		msg := fmt.Sprintf("NIBP failed: %s%s", rec.Error, nth)
+		e.raise(condNIBPFailed, condNIBPFailed, wire.KindTechnical, true, prio, false, wire.Num{}, wire.Num{}, msg).Message = msg
 		e.publishSession()
 		return
 	}

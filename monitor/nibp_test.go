@@ -8,6 +8,17 @@ import (
 	"github.com/chairside/chairside/monitor/wire"
 )
 
+// failedTwice is what the first two failures in a row of a session's
+// measurements give: nibp_failed low, the one retry, then medium.
+var failedTwice = []string{
+	"00:00:00 nibp_start n-1-1",
+	`00:00:40 nibp n-1-1 error "0x57 inflate timeout, leak or loose cuff"`,
+	`00:00:40 alarm start nibp_failed low active audio=on present=true "NIBP failed: 0x57 inflate timeout, leak or loose cuff"`,
+	"00:01:40 nibp_start n-1-2", // the automatic retry
+	`00:02:20 nibp n-1-2 error "0x02 erratic signal"`,
+	`00:02:20 alarm update nibp_failed medium active audio=on present=true "NIBP failed: 0x02 erratic signal (2 in a row)"`,
+}
+
 // A failure raises nibp_failed (low) with the module's code and retries once
 // after 60 s; a second failure in a row makes it medium; a success ends it.
 func TestNIBPFailingTwice(t *testing.T) {
@@ -16,19 +27,14 @@ func TestNIBPFailingTwice(t *testing.T) {
 	r.startSession()
 	r.run(8 * time.Minute)
 	expect(t, r.since(0, "nibp", "alarm"),
-		"00:00:00 nibp_start n-1-1",
-		`00:00:40 nibp n-1-1 error "0x57 inflate timeout, leak or loose cuff"`,
-		`00:00:40 alarm start nibp_failed low active audio=on present=true "NIBP failed: 0x57 inflate timeout, leak or loose cuff"`,
-		"00:01:40 nibp_start n-1-2", // the automatic retry
-		`00:02:20 nibp n-1-2 error "0x02 erratic signal"`,
-		`00:02:20 alarm update nibp_failed medium active audio=on present=true "NIBP failed: 0x02 erratic signal (2 in a row)"`,
-		"00:06:40 nibp_start n-1-3", // back on the schedule: 5m after the last start
-		// no success since the session started: nibp_every 5m + 2m
-		`00:07:00 alarm start nibp_overdue medium active audio=on present=true "no NIBP measurement for 7m (every 5m)"`,
-		"00:07:20 nibp n-1-3 120/80",
-		`00:07:20 alarm end nibp_failed medium cleared audio=off present=false "NIBP failed: 0x02 erratic signal (2 in a row)"`,
-		`00:07:20 alarm end nibp_overdue medium cleared audio=off present=false "no NIBP measurement for 7m (every 5m)"`,
-	)
+		append(failedTwice,
+			"00:06:40 nibp_start n-1-3", // back on the schedule: 5m after the last start
+			// no success since the session started: nibp_every 5m + 2m
+			`00:07:00 alarm start nibp_overdue medium active audio=on present=true "no NIBP measurement for 7m (every 5m)"`,
+			"00:07:20 nibp n-1-3 120/80",
+			`00:07:20 alarm end nibp_failed medium cleared audio=off present=false "NIBP failed: 0x02 erratic signal (2 in a row)"`,
+			`00:07:20 alarm end nibp_overdue medium cleared audio=off present=false "no NIBP measurement for 7m (every 5m)"`,
+		)...)
 	// The failed measurements were published with null pressures.
 	for _, ev := range r.evs {
 		if n, ok := ev.(wire.NIBP); ok && n.Error != "" && (n.Systolic.Valid || n.Diastolic.Valid) {
@@ -45,17 +51,12 @@ func TestNIBPThirdFailureSaysSo(t *testing.T) {
 	r.startSession()
 	r.run(8 * time.Minute)
 	expect(t, r.since(0, "nibp", "alarm"),
-		"00:00:00 nibp_start n-1-1",
-		`00:00:40 nibp n-1-1 error "0x57 inflate timeout, leak or loose cuff"`,
-		`00:00:40 alarm start nibp_failed low active audio=on present=true "NIBP failed: 0x57 inflate timeout, leak or loose cuff"`,
-		"00:01:40 nibp_start n-1-2",
-		`00:02:20 nibp n-1-2 error "0x02 erratic signal"`,
-		`00:02:20 alarm update nibp_failed medium active audio=on present=true "NIBP failed: 0x02 erratic signal (2 in a row)"`,
-		"00:06:40 nibp_start n-1-3", // no second retry: back on the schedule
-		`00:07:00 alarm start nibp_overdue medium active audio=on present=true "no NIBP measurement for 7m (every 5m)"`,
-		`00:07:20 nibp n-1-3 error "0x55 pneumatic blockage"`,
-		`00:07:20 alarm update nibp_failed medium active audio=on present=true "NIBP failed: 0x55 pneumatic blockage (3 in a row)"`,
-	)
+		append(failedTwice,
+			"00:06:40 nibp_start n-1-3", // no second retry: back on the schedule
+			`00:07:00 alarm start nibp_overdue medium active audio=on present=true "no NIBP measurement for 7m (every 5m)"`,
+			`00:07:20 nibp n-1-3 error "0x55 pneumatic blockage"`,
+			`00:07:20 alarm update nibp_failed medium active audio=on present=true "NIBP failed: 0x55 pneumatic blockage (3 in a row)"`,
+		)...)
 }
 
 // A module that never answers: the engine aborts after its own time limit,

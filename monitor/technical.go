@@ -159,20 +159,20 @@ func (e *Engine) judgeGarbled(i int) {
 	}
 	key := st.garbledKey
 	total := frames + garbled
-	switch {
-	case total < garbledMinFrames:
-		// Too few frames to judge a share (a sensor just back from a
-		// silent spell, a module polled every few seconds): no alarm.
-		e.end(key)
-	case garbled*100 > garbledPercent*total:
+	// Over garbledPercent it starts; once raised it holds down to half of
+	// it (hysteresis), so a line hovering near the threshold does not start
+	// and end the alarm every few seconds.
+	scale := uint64(100)
+	if e.present(key) {
+		scale = 200
+	}
+	// Too few frames judge no share (a sensor just back from a silent
+	// spell, a module polled every few seconds): no alarm.
+	if total >= garbledMinFrames && garbled*scale > garbledPercent*total {
 		e.raiseTechnical(key, condGarbled, protocol.Low, func() string {
 			return fmt.Sprintf("%s: %d of %d frames garbled in the last %ds", e.cfg.Sensors[i].Source, garbled, total, garbledWindow)
 		})
-	case e.present(key) && garbled*100*2 > garbledPercent*total:
-		// Hysteresis: once raised, the alarm ends only when the share is
-		// down to half the threshold, so a line hovering near it does not
-		// start and end the alarm every few seconds.
-	default:
+	} else {
 		e.end(key)
 	}
 }

@@ -63,9 +63,10 @@ func BenchmarkHILDaemon(b *testing.B) {
 }
 
 // BenchmarkHILDrain measures the alarm latency while the daemon sends a
-// backlog (drainRecords vitals records, about 14 hours of a chair's 2
-// vitals a second: a broker that was away that long), and how fast the backlog goes:
-// live messages go first (CONTRACT §6), so an alarm must not wait for it.
+// backlog (drainRecords vitals records, about 14 hours of a chair's 2 vitals
+// a second: a broker that was away that long), and how fast the backlog
+// goes: live messages go first (CONTRACT §6), so an alarm must not wait for
+// it.
 //
 //	go test -run '^$' -bench HILDrain -benchtime 1x ./cmd/chairside/
 func BenchmarkHILDrain(b *testing.B) {
@@ -260,8 +261,8 @@ func contextSwitches(pid int) int64 {
 	for _, t := range tasks {
 		raw, _ := os.ReadFile(t)
 		for _, l := range strings.Split(string(raw), "\n") {
-			if strings.HasSuffix(strings.SplitN(l, ":", 2)[0], "ctxt_switches") {
-				v, _ := strconv.ParseInt(strings.TrimSpace(strings.SplitN(l, ":", 2)[1]), 10, 64)
+			if key, val, _ := strings.Cut(l, ":"); strings.HasSuffix(key, "ctxt_switches") {
+				v, _ := strconv.ParseInt(strings.TrimSpace(val), 10, 64)
 				n += v
 			}
 		}

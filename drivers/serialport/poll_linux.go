@@ -172,14 +172,19 @@ func (pl *poller) read(b []byte, timeout time.Duration) (int, error) {
 	}
 	var n int
 	var rerr error
+	// readTTY reads tty once, and when it has nothing and mayWait, waits in
+	// the runtime's poller until ep is readable and reads again.
+	readTTY := func(mayWait bool) error {
+		return pl.rc.Read(func(uintptr) bool {
+			n, rerr = rawRead(pl.tty, b)
+			return rerr != unix.EAGAIN || !mayWait
+		})
+	}
 	if !pl.watching {
 		// After a pause: take what waits before watching again, since
 		// adding a tty that has bytes makes ep ready, which would wake the
 		// runtime's poller for bytes read here anyway.
-		err := pl.rc.Read(func(uintptr) bool {
-			n, rerr = rawRead(pl.tty, b)
-			return true
-		})
+		err := readTTY(false)
 		if err == nil && rerr != unix.EAGAIN {
 			return n, rerr
 		}
@@ -190,11 +195,7 @@ func (pl *poller) read(b []byte, timeout time.Duration) (int, error) {
 			return 0, pl.readErr(err)
 		}
 	}
-	err := pl.rc.Read(func(uintptr) bool {
-		n, rerr = rawRead(pl.tty, b)
-		return rerr != unix.EAGAIN // false: wait in the poller until ep is readable
-	})
-	if err != nil {
+	if err := readTTY(true); err != nil {
 		return 0, pl.readErr(err)
 	}
 	return n, rerr
@@ -220,9 +221,15 @@ func (pl *poller) wake() {
 // is otherwise idle wakes sysmon, which then polls at 20 µs for a while
 // (measured: 0.8 % of a core at 75 frames/s, two reads a frame). On a
 // non-blocking descriptor read(2) never blocks, so the raw call is safe.
-func rawRead(fd int, b []byte) (int, error) {
+func rawRead(fd int, b []byte) (int, error) { return rawIO(unix.SYS_READ, fd, b) }
+
+// rawWrite is write(2) on the non-blocking tty, raw for the same reason.
+func rawWrite(fd int, b []byte) (int, error) { return rawIO(unix.SYS_WRITE, fd, b) }
+
+// rawIO makes the read or write system call trap on fd, again after EINTR.
+func rawIO(trap uintptr, fd int, b []byte) (int, error) {
 	for {
-		r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		r, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		switch e {
 		case 0:
 			return int(r), nil
@@ -236,8 +243,8 @@ func rawRead(fd int, b []byte) (int, error) {
 // write writes all of b. The tty is not in the runtime's poller, so a full
 // output buffer (a device that does not drain: flow control, a wedged
 // adapter) is waited out by polling with back-off up to writeBackoff, until
-// it drains or the port is closed (errPortClosed). Sensor commands are a few bytes and a
-// tty buffers kilobytes, so this is the exception, not the rule.
+// it drains or the port is closed (errPortClosed). Sensor commands are a few
+// bytes and a tty buffers kilobytes, so this is the exception, not the rule.
 func (pl *poller) write(b []byte) (int, error) {
 	n := 0
 	back := time.Millisecond
@@ -272,20 +279,6 @@ func (pl *poller) write(b []byte) (int, error) {
 // writeBackoff is the longest pause between two tries of a write the tty
 // has no room for.
 const writeBackoff = 50 * time.Millisecond
-
-// rawWrite is write(2) on the non-blocking tty, like rawRead.
-func rawWrite(fd int, b []byte) (int, error) {
-	for {
-		r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		switch e {
-		case 0:
-			return int(r), nil
-		case unix.EINTR:
-			continue
-		}
-		return 0, e
-	}
-}
 
 // close closes the library's port with closeLib, then the epoll instance,
 // which wakes a pending read (it then finds the library's port closed and

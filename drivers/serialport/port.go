@@ -27,9 +27,9 @@ var errPortClosed = errors.New("port has been closed")
 //
 // On Linux, Read waits in the Go runtime's poller, on an epoll instance that
 // watches a duplicate of the library's descriptor (see poller), not in the
-// library's blocking select(2); the results are the same: at least one byte, ErrTimeout after
-// the read timeout, and after an unplug or Close the library's own error,
-// which Read then asks the library for.
+// library's blocking select(2); the results are the same: at least one byte,
+// ErrTimeout after the read timeout, and after an unplug or Close the
+// library's own error, which Read then asks the library for.
 type Port struct {
 	sp      serial.Port
 	pl      *poller       // nil: read through sp

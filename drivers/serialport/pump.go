@@ -26,9 +26,8 @@ func Pump(ctx context.Context, p *Port, buf []byte, feed func([]byte), every tim
 // PumpPaced is Pump for a stream whose reader knows when it may fall
 // behind: after each chunk it has fed, it calls slack, and when that returns
 // a positive duration it waits that long (or until ctx is done) before it
-// reads again, leaving what arrives meanwhile in the kernel's buffer, to be
-// read in one go; the bytes that arrive meanwhile wake no thread (see
-// poller). Each wake-up of the reader costs the process some tens of
+// reads again, leaving what arrives meanwhile in the kernel's buffer, where
+// it wakes no thread (see poller), to be read in one go. Each wake-up of the reader costs the process some tens of
 // microseconds of scheduling (several threads hand the goroutine on); a
 // Nonin stream sends 75 frames a second but carries values in only a few of
 // them, so sleeping over the others saves most of that without delaying a

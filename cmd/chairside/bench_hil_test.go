@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,18 +43,26 @@ func BenchmarkHILDaemon(b *testing.B) {
 	r.logf.Truncate(0)
 	r.logf.Seek(0, 0)
 	r.start()
+	// DESIGN.md's reference, a Python script reading the same stream, in
+	// the same window: CPU time on a virtual machine varies with the host.
+	py := r.startReference()
 	time.Sleep(5 * time.Second)
 	pid := r.proc.Process.Pid
-	cpu0, sw0, wall0 := cpuTicks(b, pid), contextSwitches(pid), time.Now()
+	d0, p0 := sampleUsage(b, pid), sampleUsage(b, py)
 	time.Sleep(60 * time.Second)
-	cpu1, sw1, wall1 := cpuTicks(b, pid), contextSwitches(pid), time.Now()
-	hz := 100.0 // USER_HZ on Linux
-	secs := wall1.Sub(wall0).Seconds()
-	b.ReportMetric((float64(cpu1-cpu0)/hz)/secs*100, "cpu-%")
+	d1, p1 := sampleUsage(b, pid), sampleUsage(b, py)
+	cpu := d1.cpuPercent(d0)
+	b.ReportMetric(cpu, "cpu-%")
 	// CPU time on a virtual machine is mostly the cost of waking threads,
 	// which varies with the host; the number of wake-ups does not.
-	b.ReportMetric(float64(sw1-sw0)/secs, "ctxsw/s")
+	b.ReportMetric(d1.switchesPerSec(d0), "ctxsw/s")
 	b.ReportMetric(float64(rssKB(b, pid))/1024, "rss-MB")
+	if py != 0 {
+		b.ReportMetric(p1.cpuPercent(p0), "python-cpu-%")
+		b.ReportMetric(p1.switchesPerSec(p0), "python-ctxsw/s")
+		b.ReportMetric(float64(rssKB(b, py))/1024, "python-rss-MB")
+		b.ReportMetric(cpu/p1.cpuPercent(p0)*100, "cpu-%-of-python")
+	}
 	r.stop()
 	logText, _ := os.ReadFile(filepath.Join(r.dir, "chairside.log"))
 	if w, commits, up := storeBytes(string(logText)); up > 0 {
@@ -133,6 +142,8 @@ type benchRig struct {
 	proc    *exec.Cmd
 	spo2    chan int16     // the SpO2 the stream carries from the next packet
 	crossed chan time.Time // when the frame with a crossing SpO2 left
+	broker  *testBroker
+	ref     string // the pty the Python reference reads the same stream from
 }
 
 func newBenchRig(b *testing.B) *benchRig {
@@ -142,16 +153,27 @@ func newBenchRig(b *testing.B) *benchRig {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
 	br := startBroker(b)
+	r.broker = br
 	r.rec = subscribe(b, br)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
-	oxi, cuff := serialtest.New(b), serialtest.New(b)
+	oxi, cuff, ref := serialtest.New(b), serialtest.New(b), serialtest.New(b)
+	r.ref = ref.Name
 	serialtest.Link(b, filepath.Join(r.dir, "nonin"), oxi.Name)
 	serialtest.Link(b, filepath.Join(r.dir, "suntech"), cuff.Name)
 	m := suntech.NewModule(cuff.Master, nil)
 	go m.Run(ctx)
+	refFrames := make(chan []byte, 75)
 	go func() {
+		for f := range refFrames {
+			if _, err := ref.Master.Write(f); err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		defer close(refFrames)
 		enc, _ := nonin.NewEncoder(nonin.DF2)
 		st := nonin.Steady(97, 72)
 		tick := time.NewTicker(time.Second / 75)
@@ -171,6 +193,10 @@ func newBenchRig(b *testing.B) *benchRig {
 			frame = enc.Append(frame[:0], &st)
 			if _, err := oxi.Master.Write(frame); err != nil {
 				return
+			}
+			select { // the reference may not be reading: never wait for it
+			case refFrames <- append([]byte(nil), frame...):
+			default:
 			}
 			if armed && idx == 2 { // frame 3 carries the SpO2
 				armed = false
@@ -242,15 +268,79 @@ func (r *benchRig) reportLatency(lat []time.Duration, name string) {
 // rank is the index of the p-th percentile of n sorted samples (nearest rank).
 func rank(n, p int) int { return max((n*p+99)/100-1, 0) }
 
-func cpuTicks(b *testing.B, pid int) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
+// startReference starts testdata/reference.py on the rig's reference pty and
+// returns its pid, or 0 (and says so) when no python3 has pyserial and
+// paho-mqtt.
+func (r *benchRig) startReference() int {
+	// Debian's python3 has the packages; another one may come first in PATH.
+	python := ""
+	for _, p := range []string{"python3", "/usr/bin/python3"} {
+		if exec.Command(p, "-c", "import serial, paho.mqtt.client").Run() == nil {
+			python = p
+			break
+		}
 	}
-	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + s
+	if python == "" {
+		r.b.Log("no Python reference: python3 with pyserial and paho-mqtt not found (apt-get install python3-serial python3-paho-mqtt)")
+		return 0
+	}
+	u, err := url.Parse(r.broker.url())
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	cmd := exec.Command(python, "testdata/reference.py", r.ref, u.Hostname(), u.Port(), "reference/chair-py/vitals")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		r.b.Fatal(err)
+	}
+	r.b.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd.Process.Pid
+}
+
+// usage is a process's CPU time and context switches at one moment.
+type usage struct {
+	at       time.Time
+	cpu      time.Duration
+	switches int64
+}
+
+// sampleUsage reads pid's usage; pid 0 is no process.
+func sampleUsage(b *testing.B, pid int) usage {
+	if pid == 0 {
+		return usage{}
+	}
+	return usage{at: time.Now(), cpu: cpuTime(b, pid), switches: contextSwitches(pid)}
+}
+
+// cpuPercent is the share of one core used between u0 and u.
+func (u usage) cpuPercent(u0 usage) float64 {
+	return (u.cpu - u0.cpu).Seconds() / u.at.Sub(u0.at).Seconds() * 100
+}
+
+func (u usage) switchesPerSec(u0 usage) float64 {
+	return float64(u.switches-u0.switches) / u.at.Sub(u0.at).Seconds()
+}
+
+// cpuTime sums the time all of pid's threads have run (schedstat counts
+// nanoseconds; the tick-sampled utime and stime of /proc/PID/stat would be
+// a few dozen ticks a minute at this load, too coarse to compare).
+func cpuTime(b *testing.B, pid int) time.Duration {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		b.Fatalf("no threads of %d: %v", pid, err)
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		raw, _ := os.ReadFile(t) // a thread may have ended meanwhile
+		if f := strings.Fields(string(raw)); len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
 }
 
 // contextSwitches sums the voluntary and involuntary context switches of

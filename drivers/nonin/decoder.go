@@ -162,6 +162,17 @@ func (d *Decoder) QuietFrames() int {
 // begun reports whether part of a frame is waiting for the rest.
 func (d *Decoder) begun() bool { return d.n > 0 }
 
+// valueBegun reports whether the stream stands past the start of a
+// packet's first value frame (HR LSB, index 1) and not past its SpO2 frame:
+// where a reader that meant to be back between frame 0 and frame 1 finds
+// itself if it came back late.
+func (d *Decoder) valueBegun() bool {
+	if d.format == DF8 || !d.locked || !d.aligned {
+		return false
+	}
+	return d.idx == idxHRMSB && d.begun() || d.idx == idxHRLSB || d.idx == idxSpO2
+}
+
 // Reset forgets the stream position, as after the port was reopened: a lone
 // DF8 frame still waiting for its successor counts as a good frame, the other
 // pending bytes (a frame cut off by the unplug) are skipped into the current

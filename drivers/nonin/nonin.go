@@ -54,6 +54,10 @@ type Dev struct {
 	dec     *Decoder
 	buf     [256]byte // 256 bytes is 0.27 s of DF2 at 9600 baud
 	running atomic.Bool
+
+	// The session's pacing (see slack), touched only by its goroutine.
+	onBeat  bool // the pause asked for last ends between two frames, by the stream's beat
+	offBeat bool // a pause on the beat ended too late this session: the margin is back
 }
 
 // New checks opts and returns a driver that sends what it decodes to sink.
@@ -123,7 +127,7 @@ func (d *Dev) Run(ctx context.Context) error {
 
 // session reads one opened port until it fails or ctx is done.
 func (d *Dev) session(ctx context.Context, p *serialport.Port) error {
-	d.dec.Reset() // a frame cut off by the last unplug is not continued on the new port
+	d.newSession()
 	err := serialport.PumpPaced(ctx, p, d.buf[:], d.dec.Feed, d.opts.StatusEvery, d.sendStatus, d.slack)
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("nonin: %s: %w", p, err)
@@ -131,24 +135,54 @@ func (d *Dev) session(ctx context.Context, p *serialport.Port) error {
 	return nil
 }
 
+// newSession forgets the last session's stream: a frame cut off by the
+// unplug is not continued on the new port, and its beat is learnt anew.
+func (d *Dev) newSession() {
+	d.dec.Reset()
+	d.onBeat, d.offBeat = false, false
+}
+
 func (d *Dev) sendStatus() { d.sink.Status(d.dec.Status()) }
 
 // frameTime is the time one DF2/DF7 frame takes on the wire.
 const frameTime = time.Second / framesPerSec
 
-// slack is how long the session may leave frames in the port's buffer: until
-// a frame and a half (slackMargin, for jitter) before the next frame that
-// carries a value can be complete. That frame follows the QuietFrames frames
-// before it, a frame time each, except that the first of them may be all but
-// complete when already begun, and otherwise may be about to start, and then
-// takes only its time on the wire. After a packet's SpO2 frame the pause is
-// about 290 ms, so the process wakes for the port about 15 times a second
-// instead of 75, while every value still leaves as its frame arrives. A
+// slack is how long the session may leave frames in the port's buffer
+// before it reads again, after a chunk whose last byte arrived just now
+// (fresh) or at some time since the last read.
+//
+// Without knowing when the last frame arrived, it reads again a frame and a
+// half (slackMargin) before the next frame that carries a value can be
+// complete. That frame follows the QuietFrames frames before it, a frame
+// time each, except that the first of them may be all but complete when
+// already begun, and otherwise may be about to start, and then takes only
+// its time on the wire. After a packet's SpO2 frame that pause is about
+// 290 ms and ends before the packet's last two frames, each of which then
+// wakes the process once more.
+//
+// After a fresh chunk ending on a whole frame, the stream's beat is known:
+// the device sends a frame every frameTime, so the pause ends halfway
+// between the last quiet frame's end and the value frame's first byte
+// (beatGuard, 4 ms either side), and the next wake-up is for the value
+// frame itself: three a packet instead of five. Should such a pause end
+// after the value frame has begun (a host that delivers bytes in bursts, a
+// timer very late), every later pause of the session keeps the margin. A
 // pause shorter than two frames saves nothing.
-func (d *Dev) slack() time.Duration {
+func (d *Dev) slack(fresh bool) time.Duration {
+	if d.onBeat {
+		d.onBeat = false
+		if d.dec.valueBegun() && !d.offBeat {
+			d.offBeat = true
+			d.log.Info("nonin frames arrive off their beat; pausing with a frame and a half of margin from now on")
+		}
+	}
 	q := d.dec.QuietFrames()
 	if q == 0 {
 		return 0
+	}
+	if fresh && !d.offBeat && !d.dec.begun() {
+		d.onBeat = true
+		return time.Duration(q+1)*frameTime - d.frameWire() - d.beatGuard()
 	}
 	ahead := time.Duration(q) * frameTime
 	if !d.dec.begun() {
@@ -161,8 +195,12 @@ func (d *Dev) slack() time.Duration {
 }
 
 // slackMargin is how long before the next value frame can be complete a
-// paused session reads again.
+// paused session reads again when it does not know the stream's beat.
 const slackMargin = 3 * frameTime / 2
+
+// beatGuard is how long before the value frame's first byte a pause on the
+// stream's beat ends: half the gap between two frames on the wire.
+func (d *Dev) beatGuard() time.Duration { return (frameTime - d.frameWire()) / 2 }
 
 // frameWire is how long one frame takes on the wire at the line's speed
 // (8N1: ten bits a byte), the least time in which a frame not yet begun can

@@ -2,6 +2,7 @@ package nonin
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -135,7 +136,7 @@ func TestSlackEndsBeforeTheNextValue(t *testing.T) {
 		enc, _ := NewEncoder(f)
 		st := Steady(97, 72)
 		dec, _ := newDec(t, f)
-		dev := &Dev{dec: dec, opts: Opts{Format: f}}
+		dev := &Dev{dec: dec, opts: Opts{Format: f}, log: slog.New(slog.DiscardHandler)}
 		wire := time.Duration(f.frameLen()*10) * time.Second / 9600
 		// framesToValue: how many frames after frame i the next value
 		// frame (HR LSB, index 1, or SpO2, index 2) is.
@@ -152,7 +153,7 @@ func TestSlackEndsBeforeTheNextValue(t *testing.T) {
 			dec.Feed(fr[:1])
 			if n > packetFrames { // locked
 				k := framesToValue(last)
-				if s := dev.slack(); s > 0 && s > time.Duration(k-1)*frameTime-slackMargin {
+				if s := dev.slack(false); s > 0 && s > time.Duration(k-1)*frameTime-slackMargin {
 					t.Errorf("%v: frame %d begun after frame %d: slack %v reaches within %v of the value frame %d frames on", f, i, last, s, slackMargin, k)
 				}
 			}
@@ -162,13 +163,91 @@ func TestSlackEndsBeforeTheNextValue(t *testing.T) {
 				continue
 			}
 			k := framesToValue(i)
-			s := dev.slack()
+			s := dev.slack(false)
 			if s > 0 && s > time.Duration(k-1)*frameTime+wire-slackMargin {
 				t.Errorf("%v: after frame %d: slack %v reaches within %v of the value frame %d frames on", f, i, s, slackMargin, k)
 			}
 			if min := time.Duration(packetFrames-idxSpO2-2) * frameTime; i == idxSpO2 && s < min {
 				t.Errorf("%v: after SpO2: slack %v; want at least %v (frames 3..23)", f, s, min)
 			}
+		}
+	}
+}
+
+// TestSlackOnTheBeat: after a SpO2 frame that arrived just now, the pause
+// ends at least 4 ms after the next packet's frame 0 can be complete and at
+// least 4 ms before its HR frame can begin, so the reader wakes for that
+// frame and not for the two before it. It stays on the beat while it comes
+// back in time, keeps the margin for the rest of the session once it comes
+// back after the HR frame has begun, and learns the beat anew on the next
+// session. A chunk that waited in the buffer, or one that ends in a frame
+// begun, gives the pause with the margin.
+func TestSlackOnTheBeat(t *testing.T) {
+	for _, f := range []Format{DF2, DF7} {
+		enc, _ := NewEncoder(f)
+		st := Steady(97, 72)
+		dec, _ := newDec(t, f)
+		dev := &Dev{dec: dec, opts: Opts{Format: f}, log: slog.New(slog.DiscardHandler)}
+		wire := time.Duration(f.frameLen()*10) * time.Second / 9600
+		// frames returns the stream's next frames up to and including the
+		// one at index i.
+		frames := func(i int) []byte {
+			var b []byte
+			for {
+				idx := enc.Index()
+				b = enc.Append(b, &st)
+				if idx == i {
+					return b
+				}
+			}
+		}
+		// step feeds chunk as one read and checks the pause after it.
+		step := func(what string, chunk []byte, fresh bool, want time.Duration) {
+			t.Helper()
+			dec.Feed(chunk)
+			if got := dev.slack(fresh); got != want {
+				t.Errorf("%v: %s: pause %v, want %v", f, what, got, want)
+			}
+		}
+		lock := func() {
+			for n := 0; n < 2*packetFrames; n++ {
+				dec.Feed(enc.Append(nil, &st))
+			}
+			dec.Feed(frames(idxSpO2))
+		}
+		lock()
+		margin := dev.slack(false) // after SpO2, the chunk not fresh
+		beat := dev.slack(true)
+		frame0 := time.Duration(packetFrames-idxSpO2) * frameTime // from now to the next frame 0's end
+		frame1 := frame0 + frameTime - wire                       // and to the HR frame's first byte
+		if beat-frame0 < 4*time.Millisecond || frame1-beat < 4*time.Millisecond {
+			t.Fatalf("%v: on the beat: pause %v; want it 4 ms or more after %v and before %v", f, beat, frame0, frame1)
+		}
+		if margin >= frame0-frameTime {
+			t.Errorf("%v: not fresh: pause %v; want it to end before frame 24 can (%v)", f, margin, frame0-frameTime)
+		}
+		// In time: frames 3..24 and 0 waited in the buffer, 1 and 2 are fresh.
+		for range 2 {
+			step("back in time", frames(idxHRMSB), false, 0)
+			step("HR", frames(idxHRLSB), true, 0)
+			step("SpO2", frames(idxSpO2), true, beat)
+		}
+		step("back in time", frames(idxHRMSB), false, 0)
+		step("HR", frames(idxHRLSB), true, 0)
+		sp, next := frames(idxSpO2), frames(idxSREV)
+		step("SpO2 and the next frame begun", append(sp, next[:2]...), true, time.Duration(packetFrames-idxSpO2)*frameTime-slackMargin)
+		step("that frame's end", next[2:], true, beat-frameTime)
+		// Late: the HR frame had begun.
+		late := frames(idxHRLSB)
+		step("late", late[:len(late)-3], false, 0)
+		step("late HR", late[len(late)-3:], true, 0)
+		step("SpO2 after a late return", frames(idxSpO2), true, margin)
+		step("a packet in time", append(frames(idxHRLSB), frames(idxSpO2)...), true, margin)
+		// The next session learns the beat again.
+		dev.newSession()
+		lock()
+		if got := dev.slack(true); got != beat {
+			t.Errorf("%v: next session: pause %v, want %v", f, got, beat)
 		}
 	}
 }

@@ -49,6 +49,7 @@ type poller struct {
 	rc       syscall.RawConn // ep's: its callbacks run only while ep (and so tty) is open
 	woken    atomic.Bool     // wake was called: the pending or next read returns at once
 	watching bool            // tty is in ep; only the reading goroutine touches it
+	waited   bool            // the last read's bytes came while it waited; reader's only
 	closing  chan struct{}   // closed by close: ends a write's back-off at once
 }
 
@@ -128,7 +129,7 @@ func (pl *poller) watch() error {
 	}
 	var cerr error
 	err := pl.rc.Control(func(fd uintptr) {
-		cerr = unix.EpollCtl(int(fd), unix.EPOLL_CTL_ADD, pl.tty, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(pl.tty)})
+		cerr = epollCtl(int(fd), unix.EPOLL_CTL_ADD, pl.tty, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(pl.tty)})
 		if cerr == unix.EEXIST { // an unwatch whose removal failed: still watched
 			cerr = nil
 		}
@@ -151,7 +152,7 @@ func (pl *poller) unwatch() {
 		return
 	}
 	_ = pl.rc.Control(func(fd uintptr) {
-		_ = unix.EpollCtl(int(fd), unix.EPOLL_CTL_DEL, pl.tty, nil)
+		_ = epollCtl(int(fd), unix.EPOLL_CTL_DEL, pl.tty, nil)
 	})
 	pl.watching = false
 }
@@ -164,22 +165,28 @@ func (pl *poller) read(b []byte, timeout time.Duration) (int, error) {
 		if err := pl.ep.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 			return 0, err
 		}
+		// A deadline left set after the read fires later anyway, waking
+		// the process for nothing: in a paced reader's pause, once a
+		// packet.
+		defer pl.ep.SetReadDeadline(time.Time{})
 	}
 	// After the deadline is set: a wake that set its own (expired) one
 	// before it is not lost.
 	if pl.woken.Swap(false) {
 		return 0, os.ErrDeadlineExceeded
 	}
-	var n int
+	var n, tries int
 	var rerr error
 	// readTTY reads tty once, and when it has nothing and mayWait, waits in
 	// the runtime's poller until ep is readable and reads again.
 	readTTY := func(mayWait bool) error {
 		return pl.rc.Read(func(uintptr) bool {
 			n, rerr = rawRead(pl.tty, b)
+			tries++
 			return rerr != unix.EAGAIN || !mayWait
 		})
 	}
+	pl.waited = false
 	if !pl.watching {
 		// After a pause: take what waits before watching again, since
 		// adding a tty that has bytes makes ep ready, which would wake the
@@ -198,6 +205,7 @@ func (pl *poller) read(b []byte, timeout time.Duration) (int, error) {
 	if err := readTTY(true); err != nil {
 		return 0, pl.readErr(err)
 	}
+	pl.waited = tries > 1 && n > 0
 	return n, rerr
 }
 
@@ -214,6 +222,17 @@ func (pl *poller) readErr(err error) error {
 func (pl *poller) wake() {
 	pl.woken.Store(true)
 	_ = pl.ep.SetReadDeadline(time.Now()) // a past deadline wakes the reader
+}
+
+// epollCtl is epoll_ctl(2) without telling the scheduler, for the same
+// reason as rawRead: a paced reader calls it twice a packet, and the call
+// never blocks.
+func epollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
+	_, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // rawRead is read(2) without telling the scheduler: os.File.Read enters it

@@ -169,7 +169,9 @@ func epollReady(t *testing.T, p *Port) int {
 // reader has taken the port out of its epoll instance (PumpPaced's pause)
 // make nothing ready, so they wake no thread; the next Read takes them at
 // once without watching again, a Read that then waits is woken by new bytes,
-// and an unplug during the pause is seen by the next Read.
+// and an unplug during the pause is seen by the next Read. Only the Read
+// that waited for its bytes says so (waited), since only their arrival time
+// is then known.
 func TestUnwatchedBytesWaitForTheNextRead(t *testing.T) {
 	pt, p := openPTY(t, 5*time.Second)
 	buf := make([]byte, 64)
@@ -187,12 +189,18 @@ func TestUnwatchedBytesWaitForTheNextRead(t *testing.T) {
 		if n, err := p.Read(buf); err != nil || string(buf[:n]) != "abc" || time.Since(t0) > time.Second {
 			t.Fatalf("round %d: Read after the pause = %q, %v after %v; want the waiting bytes at once", round, buf[:n], err, time.Since(t0))
 		}
+		if p.waited() {
+			t.Errorf("round %d: Read of bytes that waited in the buffer says it waited for them", round)
+		}
 		go func() {
 			time.Sleep(30 * time.Millisecond)
 			_, _ = pt.Master.Write([]byte("d"))
 		}()
 		if n, err := p.Read(buf); err != nil || string(buf[:n]) != "d" {
 			t.Fatalf("round %d: waiting Read = %q, %v; want the new byte", round, buf[:n], err)
+		}
+		if !p.waited() {
+			t.Errorf("round %d: Read that waited for its byte does not say so", round)
 		}
 		// Watched again: arriving bytes make the instance ready.
 		if _, err := pt.Master.Write([]byte("e")); err != nil {
@@ -202,8 +210,8 @@ func TestUnwatchedBytesWaitForTheNextRead(t *testing.T) {
 		if n := epollReady(t, p); n != 1 {
 			t.Fatalf("round %d: watched port with a waiting byte: %d ready, want 1", round, n)
 		}
-		if n, err := p.Read(buf); err != nil || string(buf[:n]) != "e" {
-			t.Fatalf("round %d: Read = %q, %v; want the byte", round, buf[:n], err)
+		if n, err := p.Read(buf); err != nil || string(buf[:n]) != "e" || p.waited() {
+			t.Fatalf("round %d: Read = %q, %v, waited %v; want the byte, which did not wait", round, buf[:n], err, p.waited())
 		}
 	}
 	p.unwatch()

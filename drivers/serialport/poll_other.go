@@ -10,7 +10,7 @@ import (
 )
 
 // poller is Linux only: elsewhere the Port reads through the library.
-type poller struct{}
+type poller struct{ waited bool }
 
 func pollable(serial.Port, string) *poller { return nil }
 

@@ -113,6 +113,12 @@ func (p *Port) unwatch() {
 	}
 }
 
+// waited reports whether the last Read's bytes arrived while it waited for
+// them, so that the last of them arrived just now (a scheduler's wake-up
+// ago), not at some time since the read before. False when not known
+// (reading through the library).
+func (p *Port) waited() bool { return p.pl != nil && p.pl.waited }
+
 // libRead reads through the library.
 func (p *Port) libRead(b []byte) (int, error) {
 	n, err := p.sp.Read(b)

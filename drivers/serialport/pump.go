@@ -24,17 +24,19 @@ func Pump(ctx context.Context, p *Port, buf []byte, feed func([]byte), every tim
 }
 
 // PumpPaced is Pump for a stream whose reader knows when it may fall
-// behind: after each chunk it has fed, it calls slack, and when that returns
-// a positive duration it waits that long (or until ctx is done) before it
-// reads again, leaving what arrives meanwhile in the kernel's buffer, where
-// it wakes no thread (see poller), to be read in one go. Each wake-up of the reader costs the process some tens of
-// microseconds of scheduling (several threads hand the goroutine on); a
-// Nonin stream sends 75 frames a second but carries values in only a few of
-// them, so sleeping over the others saves most of that without delaying a
-// value (measured on the daemon: 0.13 % of a core of its 0.55 %). The pause
-// must stay well below what the kernel buffers (4 KiB on a tty); an unplug is
-// seen only after it. A nil slack is Pump.
-func PumpPaced(ctx context.Context, p *Port, buf []byte, feed func([]byte), every time.Duration, tick func(), slack func() time.Duration) error {
+// behind: after each chunk it has fed, it calls slack (fresh: the read
+// waited for the chunk, so its last byte arrived just now), and when that
+// returns a positive duration it waits that long (or until ctx is done)
+// before it reads again, leaving what arrives meanwhile in the kernel's
+// buffer, where it wakes no thread (see poller), to be read in one go. Each
+// wake-up of the reader costs the process some tens of microseconds of
+// scheduling (several threads hand the goroutine on); a Nonin stream sends
+// 75 frames a second but carries values in only a few of them, so sleeping
+// over the others saves most of that without delaying a value (measured on
+// the daemon: 0.13 % of a core of its 0.55 %). The pause must stay well below
+// what the kernel buffers (4 KiB on a tty); an unplug is seen only after it.
+// A nil slack is Pump.
+func PumpPaced(ctx context.Context, p *Port, buf []byte, feed func([]byte), every time.Duration, tick func(), slack func(fresh bool) time.Duration) error {
 	if len(buf) == 0 {
 		return errors.New("serialport: Pump with an empty buffer")
 	}
@@ -67,7 +69,7 @@ func PumpPaced(ctx context.Context, p *Port, buf []byte, feed func([]byte), ever
 			}
 		}
 		if n > 0 && slack != nil {
-			if d := slack(); d > 0 {
+			if d := slack(p.waited()); d > 0 {
 				p.unwatch()
 				pause.Reset(d)
 				select {

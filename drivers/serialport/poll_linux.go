@@ -209,6 +209,42 @@ func (pl *poller) read(b []byte, timeout time.Duration) (int, error) {
 	return n, rerr
 }
 
+// readAfter waits d, or until a wake, with tty out of the epoll instance,
+// so that bytes arriving meanwhile wake nobody; then it reads what has
+// arrived without waiting. It returns as read does, with
+// os.ErrDeadlineExceeded when nothing has arrived.
+func (pl *poller) readAfter(b []byte, d time.Duration) (int, error) {
+	pl.unwatch()
+	if err := pl.ep.SetReadDeadline(time.Now().Add(d)); err != nil {
+		return 0, err
+	}
+	if !pl.woken.Swap(false) {
+		// Nothing is in the epoll instance: ep becomes readable never,
+		// and this ends at the deadline or a wake.
+		err := pl.rc.Read(func(uintptr) bool { return false })
+		if err = pl.readErr(err); !errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, err
+		}
+	}
+	// The deadline has passed, and a Read under it would fail at once.
+	if err := pl.ep.SetReadDeadline(time.Time{}); err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	err := pl.rc.Read(func(uintptr) bool {
+		n, rerr = rawRead(pl.tty, b)
+		return true
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr == unix.EAGAIN:
+		return 0, os.ErrDeadlineExceeded
+	}
+	return n, rerr
+}
+
 // readErr is what read returns for err from ep: a timeout answers any wake
 // so far.
 func (pl *poller) readErr(err error) error {

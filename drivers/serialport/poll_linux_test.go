@@ -221,6 +221,59 @@ func TestUnwatchedBytesWaitForTheNextRead(t *testing.T) {
 	}
 }
 
+// TestReadAfter: bytes that arrive during ReadAfter's wait do not end it
+// (nor make the epoll instance ready), and it then returns them; it returns
+// ErrTimeout when nothing came, ends at once on Wake, and an unplug during
+// it is the library's error at its end.
+func TestReadAfter(t *testing.T) {
+	pt, p := openPTY(t, 5*time.Second)
+	buf := make([]byte, 64)
+	const wait = 150 * time.Millisecond
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		_, _ = pt.Master.Write([]byte("answer"))
+	}()
+	ready := make(chan int, 1)
+	go func() {
+		time.Sleep(60 * time.Millisecond)
+		ready <- epollReady(t, p)
+	}()
+	t0 := time.Now()
+	n, err := p.ReadAfter(buf, wait)
+	if took := time.Since(t0); err != nil || string(buf[:n]) != "answer" || took < wait {
+		t.Fatalf("ReadAfter = %q, %v after %v; want the answer after %v", buf[:n], err, took, wait)
+	}
+	if n := <-ready; n != 0 {
+		t.Errorf("%d descriptor(s) ready for bytes that arrived during ReadAfter; want none", n)
+	}
+	if n, err := p.ReadAfter(buf, 20*time.Millisecond); n != 0 || !errors.Is(err, ErrTimeout) {
+		t.Errorf("ReadAfter with nothing sent = %d, %v; want ErrTimeout", n, err)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		p.Wake()
+	}()
+	t0 = time.Now()
+	if n, err := p.ReadAfter(buf, 5*time.Second); n != 0 || !errors.Is(err, ErrTimeout) || time.Since(t0) > 2*time.Second {
+		t.Errorf("ReadAfter woken = %d, %v after %v; want ErrTimeout at once", n, err, time.Since(t0))
+	}
+	// Reading as usual afterwards: a waiting Read is woken by bytes.
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = pt.Master.Write([]byte("x"))
+	}()
+	if n, err := p.Read(buf); err != nil || string(buf[:n]) != "x" || !p.waited() {
+		t.Fatalf("Read after ReadAfter = %q, %v, waited %v; want the byte it waited for", buf[:n], err, p.waited())
+	}
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		pt.Unplug()
+	}()
+	if n, err := p.ReadAfter(buf, 50*time.Millisecond); n != 0 || !isPortClosed(err) {
+		t.Errorf("ReadAfter across an unplug = %d, %v; want the library's PortClosed", n, err)
+	}
+}
+
 // TestWriteWaitsForRoom: Write writes everything, even more than the tty
 // takes at once (it waits for a slow reader to drain), a Close during a
 // write stalled on a full buffer ends it at once with an unplug error, and a

@@ -14,8 +14,9 @@ type poller struct{ waited bool }
 
 func pollable(serial.Port, string) *poller { return nil }
 
-func (*poller) read([]byte, time.Duration) (int, error) { return 0, errors.ErrUnsupported }
-func (*poller) write([]byte) (int, error)               { return 0, errors.ErrUnsupported }
-func (*poller) close(closeLib func() error) error       { return closeLib() }
-func (*poller) wake()                                   {}
-func (*poller) unwatch()                                {}
+func (*poller) read([]byte, time.Duration) (int, error)      { return 0, errors.ErrUnsupported }
+func (*poller) write([]byte) (int, error)                    { return 0, errors.ErrUnsupported }
+func (*poller) readAfter([]byte, time.Duration) (int, error) { return 0, errors.ErrUnsupported }
+func (*poller) close(closeLib func() error) error            { return closeLib() }
+func (*poller) wake()                                        {}
+func (*poller) unwatch()                                     {}

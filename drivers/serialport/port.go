@@ -89,6 +89,26 @@ func (p *Port) ReadWait(b []byte, d time.Duration) (int, error) {
 	return p.libRead(b)
 }
 
+// ReadAfter waits d (> 0) and then returns what has arrived, or ErrTimeout
+// when nothing has; bytes that arrive meanwhile do not end the wait, only
+// Wake does. It is for a driver whose next bytes can wait until it next has
+// something to do (answers it does not need at once), so that they wake the
+// process once, with that, and not on their own. Without CanWake it is
+// ReadWait.
+func (p *Port) ReadAfter(b []byte, d time.Duration) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if p.pl == nil || d <= 0 {
+		return p.ReadWait(b, d)
+	}
+	if p.closed.Load() {
+		return p.libRead(b)
+	}
+	n, err := p.pl.readAfter(b, d)
+	return p.pollResult(b, n, err)
+}
+
 // CanWake reports whether Wake works on this port: it does when the port
 // is read through the runtime's poller (Linux, the library's own port), not
 // when reading through the library (a test's fake port, other systems).
@@ -142,6 +162,11 @@ func (p *Port) pollRead(b []byte, timeout time.Duration) (int, error) {
 		return p.libRead(b)
 	}
 	n, err := p.pl.read(b, timeout)
+	return p.pollResult(b, n, err)
+}
+
+// pollResult turns what the poller read into pollRead's results.
+func (p *Port) pollResult(b []byte, n int, err error) (int, error) {
 	if n > 0 {
 		return n, nil
 	}

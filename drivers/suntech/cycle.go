@@ -250,6 +250,17 @@ func (l *link) tick(now time.Time) error {
 	return l.write(cmd)
 }
 
+// answersCanWait reports whether what the module sends next may wait in the
+// port's buffer until the loop's next deadline: during a measurement, with
+// nothing queued to send, what comes are the answers to the pressure polls,
+// which nothing here waits for, and the 'K' that ends the cycle, seen then
+// at most a poll late. Reading them with the next poll makes a poll one
+// wake-up of the process instead of two. The result that follows is read as
+// it arrives, like everything outside a measurement.
+func (l *link) answersCanWait() bool {
+	return l.wakeable && l.cyc.id != "" && l.cyc.phase == measuring && l.queued == 0
+}
+
 // wait is how long the next read may wait: until the earliest time tick or
 // quiet has something to do (a poll, a status, a queued command's gap, a
 // time-out, an incomplete frame's end), at most maxWait. Requests and

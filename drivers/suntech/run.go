@@ -116,7 +116,13 @@ func (d *Dev) session(outer context.Context, cancel context.CancelFunc, p *seria
 			cancel()
 			return nil
 		}
-		n, rerr := p.ReadWait(buf, l.wait(time.Now()))
+		var n int
+		var rerr error
+		if d := l.wait(time.Now()); l.answersCanWait() {
+			n, rerr = p.ReadAfter(buf, d)
+		} else {
+			n, rerr = p.ReadWait(buf, d)
+		}
 		now := time.Now() // line timing is real time; only CycleLimit follows Clock
 		if n > 0 {
 			l.feed(buf[:n], now)

@@ -93,3 +93,63 @@ func TestStartAndStopWakeTheIdleLoop(t *testing.T) {
 		t.Errorf("idle Run took %v to stop", d)
 	}
 }
+
+// TestAnswersCanWait: only during a measurement, with nothing queued to
+// send, on a port that can be woken, does the loop leave the module's
+// answers in the buffer until its next deadline.
+func TestAnswersCanWait(t *testing.T) {
+	o := DefaultOpts()
+	o.Port = "/dev/null"
+	d, err := New(o, newRecSink(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		set  func(*link)
+		want bool
+	}{
+		{"measuring", func(*link) {}, true},
+		{"idle", func(l *link) { l.cyc = cycle{} }, false},
+		{"starting", func(l *link) { l.cyc.phase = starting }, false},
+		{"fetching the result", func(l *link) { l.cyc.phase = fetching }, false},
+		{"a command queued", func(l *link) { l.push(d.cmdAbort) }, false},
+		{"not wakeable", func(l *link) { l.wakeable = false }, false},
+	} {
+		l := &link{d: d, o: &d.opts, wakeable: true, cyc: cycle{id: "r", phase: measuring}}
+		c.set(l)
+		if got := l.answersCanWait(); got != c.want {
+			t.Errorf("%s: answersCanWait = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestAbortWakesAMeasurementsWait: during a measurement the loop waits for
+// its next poll without reading the answers as they come, yet an Abort
+// reaches the module at once, and the answers are read (the cuff pressure
+// is known).
+func TestAbortWakesAMeasurementsWait(t *testing.T) {
+	r := newRig(t, func(o *Opts) {
+		o.Clock = nil // real time: the loop waits for its deadlines
+		o.PollEvery, o.AnswerTimeout = 2*time.Second, 5*time.Second
+	})
+	if !r.dev.port.CanWake() {
+		t.Skip("the pty is read through the library: reads are not woken")
+	}
+	r.mod.Queue(Measurement{Sys: 120, Dia: 80, Duration: time.Minute})
+	r.start("n-1")
+	r.waitMeasuring()
+	time.Sleep(400 * time.Millisecond) // the loop sits in a wait for its next deadline
+	n := len(r.mod.Received())
+	t0 := time.Now()
+	if err := r.dev.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the abort", func() bool { return slices.Contains(r.mod.Received()[n:], "abort") })
+	if d := time.Since(t0); d > 250*time.Millisecond {
+		t.Errorf("the abort reached the module after %v; the wait was not woken", d)
+	}
+	if res := r.result(5 * time.Second); res.Request != "n-1" || res.Failure != "aborted" {
+		t.Errorf("result %+v, want n-1 aborted", res)
+	}
+}

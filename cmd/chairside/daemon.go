@@ -172,7 +172,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 	}
 	d.out.handle(restored)
 	_, _ = sd.SdNotify(false, sd.SdNotifyReady)
-	log.Info("chairside running", "version", buildinfo.Version(), "stream", stream, "session", d.engine.SessionID(), "phase", d.engine.Phase().String())
+	log.Info("chairside running", "version", buildinfo.Version(), "gomaxprocs", runtime.GOMAXPROCS(0), "stream", stream, "session", d.engine.SessionID(), "phase", d.engine.Phase().String())
 
 	loopDone := make(chan struct{})
 	go func() {

@@ -43,3 +43,17 @@ func TestFlags(t *testing.T) {
 		t.Fatalf("bad flag exit %d, want 2", code)
 	}
 }
+
+// TestProcs: the daemon caps the runtime's GOMAXPROCS at two, and leaves
+// a value set in the environment alone.
+func TestProcs(t *testing.T) {
+	for _, c := range []struct {
+		current int
+		envSet  bool
+		want    int
+	}{{1, false, 1}, {2, false, 2}, {4, false, 2}, {64, false, 2}, {4, true, 4}, {1, true, 1}} {
+		if got := procs(c.current, c.envSet); got != c.want {
+			t.Errorf("procs(%d, env set %v) = %d, want %d", c.current, c.envSet, got, c.want)
+		}
+	}
+}

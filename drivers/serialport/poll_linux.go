@@ -215,6 +215,7 @@ func (pl *poller) read(b []byte, timeout time.Duration) (int, error) {
 // os.ErrDeadlineExceeded when nothing has arrived.
 func (pl *poller) readAfter(b []byte, d time.Duration) (int, error) {
 	pl.unwatch()
+	pl.waited = false // what it reads may have waited as long as d
 	if err := pl.ep.SetReadDeadline(time.Now().Add(d)); err != nil {
 		return 0, err
 	}

@@ -228,6 +228,13 @@ func TestUnwatchedBytesWaitForTheNextRead(t *testing.T) {
 func TestReadAfter(t *testing.T) {
 	pt, p := openPTY(t, 5*time.Second)
 	buf := make([]byte, 64)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = pt.Master.Write([]byte("x"))
+	}()
+	if n, err := p.Read(buf); err != nil || n != 1 || !p.waited() {
+		t.Fatalf("Read = %d, %v, waited %v; want the byte it waited for", n, err, p.waited())
+	}
 	const wait = 150 * time.Millisecond
 	go func() {
 		time.Sleep(10 * time.Millisecond)
@@ -240,8 +247,8 @@ func TestReadAfter(t *testing.T) {
 	}()
 	t0 := time.Now()
 	n, err := p.ReadAfter(buf, wait)
-	if took := time.Since(t0); err != nil || string(buf[:n]) != "answer" || took < wait {
-		t.Fatalf("ReadAfter = %q, %v after %v; want the answer after %v", buf[:n], err, took, wait)
+	if took := time.Since(t0); err != nil || string(buf[:n]) != "answer" || took < wait || p.waited() {
+		t.Fatalf("ReadAfter = %q, %v after %v, waited %v; want the answer after %v, not as just arrived", buf[:n], err, took, p.waited(), wait)
 	}
 	if n := <-ready; n != 0 {
 		t.Errorf("%d descriptor(s) ready for bytes that arrived during ReadAfter; want none", n)

@@ -50,6 +50,10 @@
 // the port allows. When idle it asks for the version string every few seconds
 // so that the frame counts it sends in Sink.Status about once a second show a
 // live module; the engine, not the driver, decides that a module is silent.
+// During a measurement it reads the answers to its pressure polls with the
+// next poll (serialport.Port.ReadAfter), one wake-up of the process a poll;
+// the 'K' that ends the cycle is then seen at most a poll late, and the
+// result is read as it arrives.
 //
 // Times: polls, command gaps and answer timeouts are real time; the cycle
 // limit is measured on Opts.Clock so that tests can skip it.

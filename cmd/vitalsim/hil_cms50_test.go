@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/chairside/chairside/drivers/cms50"
@@ -18,23 +20,31 @@ bp = { systolic = 120, diastolic = 80 }
 t = "20s"
 garbage = { device = "cms50", bytes = 500 }
 [[at]]
+t = "30s"
+unplug = "cms50"
+[[at]]
+t = "45s"
+replug = "cms50"
+[[at]]
 t = "1m"
 probe = "off"
 `
 
 // The CMS50 model in both protocols, read by the real driver: values, a
 // garbage burst counted as garbled (and, in Live9, giving no false value),
-// and the finger coming out.
+// an unplug after which the driver opens the new port and reads again, and
+// the finger coming out.
 func TestHILCMS50(t *testing.T) {
 	for _, proto := range []cms50.Protocol{cms50.Live9, cms50.Legacy} {
 		t.Run(proto.String(), func(t *testing.T) {
 			dir := t.TempDir()
 			link := filepath.Join(dir, "cms50")
-			startRun(t, "-scenario", writeScenario(t, dir, cms50Scenario), "-cms50", "pty:"+link,
+			r := startRun(t, "-scenario", writeScenario(t, dir, cms50Scenario), "-cms50", "pty:"+link,
 				"-cms50-protocol", proto.String(), "-speed", "60")
 			waitFor(t, "the link", func() bool { return linkExists(link) })
 			s := newSink()
-			dev, err := cms50.New(cms50.Opts{Port: link, Protocol: proto, Sensor: 2}, s, nil)
+			log := &syncBuffer{}
+			dev, err := cms50.New(cms50.Opts{Port: link, Protocol: proto, Sensor: 2}, s, slog.New(slog.NewTextHandler(log, nil)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,6 +84,14 @@ func TestHILCMS50(t *testing.T) {
 				}
 			}
 			waitFor(t, "the garbled count", func() bool { return s.lastStatus().Garbled > 0 })
+			// The finger came out after the replug, so the driver read the
+			// new port.
+			if countLog(r.stderr.String(), `"msg":"line plugged in"`, `"device":"cms50"`) != 2 {
+				t.Errorf("vitalsim did not replug the CMS50:\n%s", r.stderr.String())
+			}
+			if n := strings.Count(log.String(), "serial port opened"); n != 2 {
+				t.Errorf("the driver opened its port %d times, want 2:\n%s", n, log.String())
+			}
 		})
 	}
 }

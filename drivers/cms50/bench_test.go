@@ -1,9 +1,16 @@
 package cms50
 
 import (
+	"context"
+	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/chairside/chairside/drivers/serialport"
+	"github.com/chairside/chairside/drivers/serialport/serialtest"
 	"github.com/chairside/chairside/monitor/vitals"
 )
 
@@ -101,3 +108,45 @@ type nopSink struct{}
 func (nopSink) Reading(vitals.Reading) {}
 func (nopSink) Status(vitals.Status)   {}
 func (nopSink) Result(vitals.Result)   {}
+
+// BenchmarkReopen measures, with the driver's default back-off, how long a
+// CMS50 (Live9) that had been working is out after an unplug and an
+// immediate replug (see serialtest.Reopen). The new device streams only once
+// the driver has sent its start command.
+func BenchmarkReopen(b *testing.B) {
+	link := filepath.Join(b.TempDir(), "usb-CMS50")
+	opened := make(serialtest.Opened, 1)
+	snk := newRecSink()
+	drv, err := New(Opts{Port: link, Protocol: Live9}, snk, slog.New(opened))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = drv.Run(ctx) }()
+	spo2 := func(i int) int16 { return int16(90 + (i+5)%5) }
+	serialtest.Reopen{
+		Link: link, Opened: opened, Settle: serialport.DefaultMaxBackoff + 100*time.Millisecond, Notify: snk.notify,
+		Plug: func(i int) func(context.Context, *os.File) error {
+			st := base
+			st.SpO2 = spo2(i)
+			dev, err := NewDevice(DeviceOpts{Protocol: Live9, State: st})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return func(ctx context.Context, m *os.File) error { return dev.Run(ctx, m) }
+		},
+		Unplugged: func(i int) func() bool {
+			before, _ := snk.snapshot()
+			return func() bool {
+				got, _ := snk.snapshot()
+				for _, r := range got[len(before):] {
+					if r.Param == vitals.SpO2 && r.Value == spo2(i) {
+						return true
+					}
+				}
+				return false
+			}
+		},
+	}.Run(b)
+}

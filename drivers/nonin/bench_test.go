@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -69,35 +70,14 @@ func BenchmarkDecoderDF2Noisy(b *testing.B) {
 	benchDecoder(b, DF2, in, 256)
 }
 
-// openSignal is a slog handler that reports serialport's "opened" log line.
-type openSignal chan time.Time
-
-func (h openSignal) Enabled(context.Context, slog.Level) bool { return true }
-func (h openSignal) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == "serial port opened" {
-		select {
-		case h <- time.Now():
-		default:
-		}
-	}
-	return nil
-}
-func (h openSignal) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h openSignal) WithGroup(string) slog.Handler      { return h }
-
 // BenchmarkReopen measures, with the driver's default back-off, how long an
 // oximeter that had been working is out after an unplug and an immediate
-// replug: from the moment the new device appears behind the same by-id link
-// to the port being open (ms-open/op) and to the first reading at the sink
-// (ms-reading/op). The new device runs at the real 75 frames/s and starts
-// mid-packet, so the decoder has to find the next SYNC frame. Each iteration
-// first lets the session run longer than MaxBackoff, so the back-off is reset
-// as after a real, long-lived session (that wait is not timed).
+// replug (see serialtest.Reopen). The new device runs at the real 75
+// frames/s and starts mid-packet, so the decoder has to find the next SYNC
+// frame.
 func BenchmarkReopen(b *testing.B) {
 	link := filepath.Join(b.TempDir(), "usb-Nonin")
-	pt := serialtest.New(b)
-	serialtest.Link(b, link, pt.Name)
-	opened := make(openSignal, 1)
+	opened := make(serialtest.Opened, 1)
 	snk := newSink()
 	drv, err := New(&Opts{Port: link, Format: DF2}, snk, slog.New(opened))
 	if err != nil {
@@ -106,57 +86,22 @@ func BenchmarkReopen(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = drv.Run(ctx) }()
-
-	start := func(pt *serialtest.PTY, spo2 int16, skip int) func() {
-		dev, _ := NewDevice(DeviceOpts{Format: DF2}, Steady(spo2, 70))
-		for i := 0; i < skip; i++ {
-			dev.Next(nil) // start mid-packet
-		}
-		dctx, dcancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { _ = dev.Run(dctx, pt.Master); close(done) }()
-		return func() { dcancel(); <-done }
-	}
-	stop := start(pt, 80, 0)
-	<-opened
-
-	var openTotal, readTotal time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		time.Sleep(drv.opts.MaxBackoff + 100*time.Millisecond)
-		stop()
-		serialtest.Unlink(b, link) // as udev does; see serialtest
-		pt.Unplug()
-		rs, _ := snk.snapshot()
-		spo2 := int16(90 + i%5)
-		pt = serialtest.New(b)
-		b.StartTimer()
-
-		t0 := time.Now()
-		stop = start(pt, spo2, (i*7)%25+1)
-		serialtest.Link(b, link, pt.Name)
-		select {
-		case at := <-opened:
-			openTotal += at.Sub(t0)
-		case <-time.After(10 * time.Second):
-			b.Fatal("port not reopened")
-		}
-		for {
-			got, _ := snk.snapshot()
-			if hasReading(vitals.Reading{Param: vitals.SpO2, Value: spo2}, len(rs))(got, nil) {
-				break
+	spo2 := func(i int) int16 { return int16(90 + i%5) }
+	serialtest.Reopen{
+		Link: link, Opened: opened, Settle: drv.opts.MaxBackoff + 100*time.Millisecond, Notify: snk.notify,
+		Plug: func(i int) func(context.Context, *os.File) error {
+			dev, _ := NewDevice(DeviceOpts{Format: DF2}, Steady(spo2(i), 70))
+			for k := 0; k < (i*7)%25+1; k++ {
+				dev.Next(nil) // start mid-packet
 			}
-			select {
-			case <-snk.notify:
-			case <-time.After(10 * time.Second):
-				b.Fatal("no reading after replug")
+			return func(ctx context.Context, m *os.File) error { return dev.Run(ctx, m) }
+		},
+		Unplugged: func(i int) func() bool {
+			rs, _ := snk.snapshot()
+			return func() bool {
+				got, _ := snk.snapshot()
+				return hasReading(vitals.Reading{Param: vitals.SpO2, Value: spo2(i)}, len(rs))(got, nil)
 			}
-		}
-		readTotal += time.Since(t0)
-	}
-	b.StopTimer()
-	stop()
-	b.ReportMetric(float64(openTotal.Microseconds())/1000/float64(b.N), "ms-open/op")
-	b.ReportMetric(float64(readTotal.Microseconds())/1000/float64(b.N), "ms-reading/op")
+		},
+	}.Run(b)
 }

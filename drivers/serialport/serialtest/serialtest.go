@@ -23,13 +23,16 @@
 package serialtest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
@@ -58,9 +61,31 @@ func New(tb testing.TB) *PTY {
 		_ = s.Close()
 		tb.Fatalf("serialtest: raw mode on %s: %v", s.Name(), err)
 	}
+	if m, err = pollable(m); err != nil {
+		_ = s.Close()
+		tb.Fatalf("serialtest: %v", err)
+	}
 	p := &PTY{Master: m, Name: s.Name(), slave: s}
 	tb.Cleanup(p.Unplug)
 	return p
+}
+
+// pollable replaces f by a copy that the Go runtime polls. pty.Open hands
+// the master back in blocking mode (it asks for the descriptor), and a Read
+// blocked on a blocking descriptor keeps it open through Close: a device
+// model waiting for commands would then delay the unplug until the driver
+// next wrote to it (a CMS50's keep-alive, a second later).
+func pollable(f *os.File) (*os.File, error) {
+	defer f.Close()
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dup %s: %w", f.Name(), err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("non-blocking %s: %w", f.Name(), err)
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
 // Unplug closes both ends: a driver reading the slave then gets an unplug
@@ -124,4 +149,99 @@ func makeRaw(f *os.File) error {
 	t.Cc[unix.VMIN] = 1
 	t.Cc[unix.VTIME] = 0
 	return unix.IoctlSetTermios(fd, unix.TCSETS, t)
+}
+
+// Opened is a slog handler for a driver's logger that sends on its channel
+// (without waiting) the time serialport logs that it opened a port: for
+// benchmarks that time a reopen after an unplug.
+type Opened chan time.Time
+
+// Enabled takes every level: the line is logged at Info.
+func (h Opened) Enabled(context.Context, slog.Level) bool { return true }
+
+// Handle sends the time of a "serial port opened" record.
+func (h Opened) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "serial port opened" {
+		select {
+		case h <- time.Now():
+		default:
+		}
+	}
+	return nil
+}
+
+// WithAttrs is h: attributes do not matter here.
+func (h Opened) WithAttrs([]slog.Attr) slog.Handler { return h }
+
+// WithGroup is h.
+func (h Opened) WithGroup(string) slog.Handler { return h }
+
+// Reopen is a driver's reopen benchmark: how long a sensor that had been
+// working is out after an unplug and an immediate replug, from the moment
+// the new device appears behind the same by-id link to the port being open
+// (ms-open/op) and to the first reading at the sink (ms-reading/op).
+type Reopen struct {
+	Link   string // the link the driver opens; Run points it at each new pty
+	Opened Opened // the handler of the driver's logger
+	// Settle is how long each iteration first lets the session run, not
+	// timed: longer than the driver's MaxBackoff, so the back-off is reset
+	// as after a real, long-lived session.
+	Settle time.Duration
+	// Plug returns device i (-1 for the one before the first unplug), which
+	// Run runs on the master of a new pty until it unplugs it.
+	Plug func(i int) (run func(context.Context, *os.File) error)
+	// Unplugged is called after the i-th unplug, before the timing starts,
+	// and returns whether device i's first reading has reached the sink.
+	Unplugged func(i int) (arrived func() bool)
+	Notify    <-chan struct{} // a token whenever the sink gets something
+}
+
+// Run plugs the first device, waits for the driver to open it, then times
+// b.N unplug-and-replug rounds.
+func (r Reopen) Run(b *testing.B) {
+	plug := func(pt *PTY, i int) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		run := r.Plug(i)
+		go func() { _ = run(ctx, pt.Master); close(done) }()
+		return func() { cancel(); <-done }
+	}
+	pt := New(b)
+	Link(b, r.Link, pt.Name)
+	stop := plug(pt, -1)
+	<-r.Opened
+	var openTotal, readTotal time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		time.Sleep(r.Settle)
+		stop()
+		Unlink(b, r.Link) // as udev does; see the package comment
+		pt.Unplug()
+		arrived := r.Unplugged(i)
+		pt = New(b)
+		b.StartTimer()
+
+		t0 := time.Now()
+		stop = plug(pt, i)
+		Link(b, r.Link, pt.Name)
+		select {
+		case at := <-r.Opened:
+			openTotal += at.Sub(t0)
+		case <-time.After(10 * time.Second):
+			b.Fatal("port not reopened")
+		}
+		for !arrived() {
+			select {
+			case <-r.Notify:
+			case <-time.After(10 * time.Second):
+				b.Fatal("no reading after the replug")
+			}
+		}
+		readTotal += time.Since(t0)
+	}
+	b.StopTimer()
+	stop()
+	b.ReportMetric(float64(openTotal.Microseconds())/1000/float64(b.N), "ms-open/op")
+	b.ReportMetric(float64(readTotal.Microseconds())/1000/float64(b.N), "ms-reading/op")
 }

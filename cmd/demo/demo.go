@@ -56,6 +56,16 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) error
 	}
 	defer broker.Close()
 
+	// The view subscribes before any chair publishes: the embedded broker
+	// (mochi v2.7.9) reads a topic's retained-message path without a lock
+	// while it answers a wildcard subscription, which races with a retained
+	// publish to that topic (seen by go test -race).
+	v, err := newView(broker.URL(), o.speed, out)
+	if err != nil {
+		return err
+	}
+	defer v.close()
+
 	var procs []*exec.Cmd
 	defer func() { stopAll(procs, log) }()
 	exited := make(chan string, 2*len(chairs)) // a part that ended by itself: its log's tail
@@ -85,11 +95,6 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) error
 	fmt.Fprintf(out, "MQTT broker: %s  (subscribe to chairside/# to see every reading, alarm and session event)\n", broker.URL())
 	fmt.Fprintf(out, "files and logs: %s\nCtrl-C stops it all.\n\n", dir)
 
-	v, err := newView(broker.URL(), o.speed, out)
-	if err != nil {
-		return err
-	}
-	defer v.close()
 	return v.run(ctx, o.every, exited)
 }
 

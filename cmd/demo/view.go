@@ -53,12 +53,27 @@ func newView(broker string, speed float64, out io.Writer) (*view, error) {
 	v := &view{out: out, speed: speed, chairs: map[string]*chairView{}}
 	opts := paho.NewClientOptions().AddBroker(broker).SetClientID("demo-view").SetCleanSession(true).
 		SetAutoReconnect(true).SetConnectRetry(true).SetOrderMatters(false)
+	subscribed := make(chan paho.Token, 1)
 	opts.SetOnConnectHandler(func(c paho.Client) {
-		c.Subscribe("chairside/#", 1, func(_ paho.Client, m paho.Message) { v.receive(m.Topic(), m.Payload()) })
+		tok := c.Subscribe("chairside/#", 1, func(_ paho.Client, m paho.Message) { v.receive(m.Topic(), m.Payload()) })
+		select {
+		case subscribed <- tok: // the first connect's
+		default:
+		}
 	})
 	v.c = paho.NewClient(opts)
 	if tok := v.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		return nil, fmt.Errorf("view: connect to %s: %v", broker, tok.Error())
+	}
+	select {
+	case tok := <-subscribed:
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			v.close()
+			return nil, fmt.Errorf("view: subscribe to chairside/# on %s: %v", broker, tok.Error())
+		}
+	case <-time.After(10 * time.Second):
+		v.close()
+		return nil, fmt.Errorf("view: no subscription to chairside/# on %s within 10 s", broker)
 	}
 	return v, nil
 }

@@ -20,13 +20,15 @@
 //
 // On Linux a Port waits for bytes in the Go runtime's poller (epoll), on an
 // epoll instance of its own that watches a duplicate of the descriptor the
-// library opened, rather than in the library's blocking select(2): a goroutine blocked in a system call keeps
-// the runtime's sysmon thread polling, which cost the daemon more than all its
-// own work (see poller). The library still opens, configures and closes the
-// port, and Read keeps its results, the library's own errors included. The
-// poller also gives ReadWait and Wake (a session that waits for its next
-// deadline and is woken for requests) and lets PumpPaced sleep over frames
-// that carry nothing without their bytes waking the process.
+// library opened, rather than in the library's blocking select(2): a
+// goroutine blocked in a system call keeps the runtime's sysmon thread
+// polling, which cost the daemon more than all its own work (see poller).
+// The library still opens, configures and closes the port, and Read keeps
+// its results, the library's own errors included. The poller also gives
+// ReadWait and Wake (a session that waits for its next deadline and is woken
+// for requests), ReadAfter (a wait that arriving bytes do not end, for
+// answers that can wait), and lets PumpPaced sleep over frames that carry
+// nothing without their bytes waking the process.
 //
 // Leave Mode.InitialStatusBits nil when the port may be a pseudo-terminal (the
 // simulator): a pty has no modem lines and Open fails with ENOTTY otherwise.

@@ -124,6 +124,19 @@ func TestPacedReadsKeepValuesOnTime(t *testing.T) {
 	t.Logf("worst SpO2 delay after its frame: %v over %d packets", worst, checked)
 }
 
+// pacedDev is a Dev of format f on a fresh decoder, with an encoder and the
+// steady state to make its stream, and the time one frame takes on the wire
+// (ten bits a byte at 9600 baud), worked out here rather than by the code
+// under test.
+func pacedDev(t *testing.T, f Format) (*Encoder, *State, *Decoder, *Dev, time.Duration) {
+	t.Helper()
+	enc, _ := NewEncoder(f)
+	st := Steady(97, 72)
+	dec, _ := newDec(t, f)
+	dev := &Dev{dec: dec, opts: Opts{Format: f}, log: slog.New(slog.DiscardHandler)}
+	return enc, &st, dec, dev, time.Duration(f.frameLen()*10) * time.Second / 9600
+}
+
 // TestSlackEndsBeforeTheNextValue: wherever the stream stands, a paused
 // session reads again at least slackMargin before the next HR or SpO2 frame
 // can be complete: k frames on, that is (k-1) frame times plus one frame's
@@ -133,11 +146,7 @@ func TestPacedReadsKeepValuesOnTime(t *testing.T) {
 // takes frames 3 to 23.
 func TestSlackEndsBeforeTheNextValue(t *testing.T) {
 	for _, f := range []Format{DF2, DF7} {
-		enc, _ := NewEncoder(f)
-		st := Steady(97, 72)
-		dec, _ := newDec(t, f)
-		dev := &Dev{dec: dec, opts: Opts{Format: f}, log: slog.New(slog.DiscardHandler)}
-		wire := time.Duration(f.frameLen()*10) * time.Second / 9600
+		enc, st, dec, dev, wire := pacedDev(t, f)
 		// framesToValue: how many frames after frame i the next value
 		// frame (HR LSB, index 1, or SpO2, index 2) is.
 		framesToValue := func(i int) int {
@@ -149,7 +158,7 @@ func TestSlackEndsBeforeTheNextValue(t *testing.T) {
 		last := -1 // the last complete frame's index
 		for n := 0; n < 4*packetFrames; n++ {
 			i := enc.Index()
-			fr := enc.Append(nil, &st)
+			fr := enc.Append(nil, st)
 			dec.Feed(fr[:1])
 			if n > packetFrames { // locked
 				k := framesToValue(last)
@@ -184,18 +193,14 @@ func TestSlackEndsBeforeTheNextValue(t *testing.T) {
 // begun, gives the pause with the margin.
 func TestSlackOnTheBeat(t *testing.T) {
 	for _, f := range []Format{DF2, DF7} {
-		enc, _ := NewEncoder(f)
-		st := Steady(97, 72)
-		dec, _ := newDec(t, f)
-		dev := &Dev{dec: dec, opts: Opts{Format: f}, log: slog.New(slog.DiscardHandler)}
-		wire := time.Duration(f.frameLen()*10) * time.Second / 9600
+		enc, st, dec, dev, wire := pacedDev(t, f)
 		// frames returns the stream's next frames up to and including the
 		// one at index i.
 		frames := func(i int) []byte {
 			var b []byte
 			for {
 				idx := enc.Index()
-				b = enc.Append(b, &st)
+				b = enc.Append(b, st)
 				if idx == i {
 					return b
 				}
@@ -211,7 +216,7 @@ func TestSlackOnTheBeat(t *testing.T) {
 		}
 		lock := func() {
 			for n := 0; n < 2*packetFrames; n++ {
-				dec.Feed(enc.Append(nil, &st))
+				dec.Feed(enc.Append(nil, st))
 			}
 			dec.Feed(frames(idxSpO2))
 		}

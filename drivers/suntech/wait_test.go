@@ -6,16 +6,24 @@ import (
 	"time"
 )
 
-// TestWaitUntilNextDeadline: on a port that can be woken, the loop reads
-// until its next deadline (at most maxWait, at least minWait); otherwise,
-// and in a cycle timed by an injected Clock, every readTimeout.
-func TestWaitUntilNextDeadline(t *testing.T) {
-	o := DefaultOpts()
+// idleDev is a Dev with options o on a port it never opens, for a look at a
+// session's decisions without one.
+func idleDev(t *testing.T, o Opts) *Dev {
+	t.Helper()
 	o.Port = "/dev/null"
 	d, err := New(o, newRecSink(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d
+}
+
+// TestWaitUntilNextDeadline: on a port that can be woken, the loop reads
+// until its next deadline (at most maxWait, at least minWait); otherwise,
+// and in a cycle timed by an injected Clock, every readTimeout.
+func TestWaitUntilNextDeadline(t *testing.T) {
+	o := DefaultOpts()
+	d := idleDev(t, o)
 	now := time.Now()
 	idle := func() *link {
 		return &link{d: d, o: &d.opts, wakeable: true, nextStatus: now.Add(time.Hour), nextIdle: now.Add(time.Hour)}
@@ -53,7 +61,7 @@ func TestWaitUntilNextDeadline(t *testing.T) {
 
 	// A cycle on an injected clock: its limit cannot be foreseen.
 	o.Clock = NewScaledClock(10)
-	ds, _ := New(o, newRecSink(), nil)
+	ds := idleDev(t, o)
 	l := &link{d: ds, o: &ds.opts, wakeable: true, nextStatus: now.Add(time.Hour), nextIdle: now.Add(time.Hour),
 		cyc: cycle{id: "r", phase: starting, started: now, heard: now}}
 	if got := l.wait(now); got != readTimeout {
@@ -98,12 +106,7 @@ func TestStartAndStopWakeTheIdleLoop(t *testing.T) {
 // send, on a port that can be woken, does the loop leave the module's
 // answers in the buffer until its next deadline.
 func TestAnswersCanWait(t *testing.T) {
-	o := DefaultOpts()
-	o.Port = "/dev/null"
-	d, err := New(o, newRecSink(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := idleDev(t, DefaultOpts())
 	for _, c := range []struct {
 		name string
 		set  func(*link)

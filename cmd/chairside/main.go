@@ -74,7 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, p := range ps.List { // warnings
 		log.Warn("config", "problem", p.String())
 	}
-	if n := procs(runtime.GOMAXPROCS(0), os.Getenv("GOMAXPROCS") != ""); n != runtime.GOMAXPROCS(0) {
+	cur := runtime.GOMAXPROCS(0)
+	if n := procs(cur, os.Getenv("GOMAXPROCS") != ""); n != cur {
 		runtime.GOMAXPROCS(n)
 	}
 	return runDaemon(ctx, cfg, log)

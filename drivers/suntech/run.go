@@ -118,10 +118,10 @@ func (d *Dev) session(outer context.Context, cancel context.CancelFunc, p *seria
 		}
 		var n int
 		var rerr error
-		if d := l.wait(time.Now()); l.answersCanWait() {
-			n, rerr = p.ReadAfter(buf, d)
+		if wait := l.wait(time.Now()); l.answersCanWait() {
+			n, rerr = p.ReadAfter(buf, wait)
 		} else {
-			n, rerr = p.ReadWait(buf, d)
+			n, rerr = p.ReadWait(buf, wait)
 		}
 		now := time.Now() // line timing is real time; only CycleLimit follows Clock
 		if n > 0 {

@@ -51,7 +51,7 @@ func goldenPayloads() map[string]any {
 			SpO2:   Stat{Min: N(86), Max: N(99), Median: N(97)}, Pulse: Stat{Min: N(61), Max: N(118), Median: N(78)},
 			NIBP:   NIBPStat{SystolicMax: N(151), DiastolicMax: N(94), Count: 14},
 			Alarms: map[string]int{"spo2_low/high": 1}, MinutesOutOfRange: map[string]float64{"spo2_low": 0.5},
-			Marks: []Mark{{T: at(-time.Hour), Note: "feels dizzy", By: nurse}}, GateOverrideBy: &nurse},
+			Marks: []Mark{{T: at(-time.Hour), Note: "cuff moved to the left arm", By: nurse}}, GateOverrideBy: &nurse},
 		"gap":       Gap{Record: rec, T: at(0), FromSeq: 100, ToSeq: 180, Reason: "store_full"},
 		"cmd_reply": Reply{V: Version, ID: "r-77", OK: false, Error: "alarm a-3-99 is not current"},
 		"cmd": Command{V: Version, ID: "r-77", T: at(0), Action: ActionLimits, By: nurse, Alarm: "*",

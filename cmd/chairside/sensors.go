@@ -75,7 +75,13 @@ func buildSensors(cfg *config.Config, sink engineSink, log *slog.Logger) (*senso
 				r, set.nibp = d, d
 			}
 		default:
-			err = fmt.Errorf("driver %q is not available in this build", s.Driver)
+			// config.Load refuses these already (the same table): this is
+			// the daemon's last word should a new driver miss its case.
+			why := "no driver by that name"
+			if d, ok := config.LookupDriver(s.Driver); ok && d.Unavailable != "" {
+				why = d.Unavailable
+			}
+			err = fmt.Errorf("driver %q is not available in this build: %s", s.Driver, why)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("sensor %d (%s): %w", i+1, s.Driver, err)

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,17 +83,69 @@ type Commands struct {
 	MaxAge time.Duration
 }
 
-// Drivers, with what each measures.
-var driverRoles = map[string]monitor.Role{
-	"nonin":        monitor.RoleOximeter,
-	"cms50":        monitor.RoleOximeter,
-	"cms50-legacy": monitor.RoleOximeter,
-	"max30102":     monitor.RoleOximeter,
-	"suntech":      monitor.RoleNIBP,
-	"sim":          monitor.RoleOximeter | monitor.RoleNIBP,
+// Driver is what this build knows of one sensor driver: what it measures,
+// the keys its [[sensor]] table takes, and whether the daemon can run it.
+// `chairside -check` and the daemon read the same table, so the check never
+// passes a driver the daemon then refuses.
+type Driver struct {
+	Name  string
+	Roles monitor.Role
+	Keys  []string // its own keys, beside driver and stale_after
+	// Unavailable says why this build cannot run the driver; empty when it can.
+	Unavailable string
 }
 
-var serialDrivers = map[string]bool{"nonin": true, "cms50": true, "cms50-legacy": true, "suntech": true}
+// Serial reports whether the driver reads a serial port.
+func (d Driver) Serial() bool { return slices.Contains(d.Keys, "port") }
+
+var drivers = []Driver{
+	{Name: "nonin", Roles: monitor.RoleOximeter, Keys: []string{"port", "format"}},
+	{Name: "cms50", Roles: monitor.RoleOximeter, Keys: []string{"port"}},
+	{Name: "cms50-legacy", Roles: monitor.RoleOximeter, Keys: []string{"port"}},
+	{Name: "suntech", Roles: monitor.RoleNIBP, Keys: []string{"port", "same_limb_as_oximeter"}},
+	{Name: "max30102", Roles: monitor.RoleOximeter, Keys: []string{"i2c_bus"},
+		Unavailable: "the MAX30102 I2C driver is not built yet; use a serial oximeter (nonin, cms50)"},
+	{Name: "sim", Roles: monitor.RoleOximeter | monitor.RoleNIBP,
+		Unavailable: "the daemon has no made-up source; for a demo, run vitalsim on pseudo-terminals and point a nonin, cms50 or suntech sensor's port at them"},
+}
+
+// Drivers lists every driver name a config may give, available or not.
+func Drivers() []Driver { return slices.Clone(drivers) }
+
+// LookupDriver finds a driver by name.
+func LookupDriver(name string) (Driver, bool) {
+	for _, d := range drivers {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return Driver{}, false
+}
+
+// keyOwners names the drivers that take key; empty for a key no driver takes
+// (Done reports it as unknown).
+func keyOwners(key string) string {
+	var out []string
+	for _, d := range drivers {
+		if slices.Contains(d.Keys, key) {
+			out = append(out, d.Name)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func roleOf(name string) monitor.Role {
+	d, _ := LookupDriver(name)
+	return d.Roles
+}
+
+func driverNames() string {
+	names := make([]string, len(drivers))
+	for i, d := range drivers {
+		names[i] = d.Name
+	}
+	return strings.Join(names, ", ")
+}
 
 var chairPattern = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
 
@@ -124,7 +178,11 @@ func (c *Config) read(t *tomlcheck.Table) {
 	}
 	c.Demo, _ = t.Bool("demo")
 	if p, ok := t.Path("protocol"); ok && p != "" {
-		c.Protocol = protocol.Load(p, t.ProblemsSink())
+		if err := readableProtocol(p); err != nil {
+			t.Problem("protocol", "%v", err)
+		} else {
+			c.Protocol = protocol.Load(p, t.ProblemsSink())
+		}
 	} else if !t.Has("protocol") || ok {
 		t.Problem("protocol", "is required: the protocol file with phases and limits")
 	}
@@ -135,6 +193,8 @@ func (c *Config) read(t *tomlcheck.Table) {
 		c.Store.Dir = d
 		if d == "" {
 			st.Problem("dir", "must not be empty")
+		} else if fi, err := os.Stat(d); err == nil && !fi.IsDir() {
+			st.Problem("dir", "%s is a file, not a folder", d)
 		}
 	}
 	st.Done()
@@ -202,6 +262,20 @@ func checkBroker(m *tomlcheck.Table, s string) {
 	}
 }
 
+// readableProtocol checks the protocol file before it is read, so a missing
+// one is reported against the key that names it, with the path it resolved to
+// (a relative path is resolved against the config file's folder).
+func readableProtocol(p string) error {
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %v", p, unwrapPathError(err))
+	case fi.IsDir():
+		return fmt.Errorf("%s is a folder, not a protocol file", p)
+	}
+	return nil
+}
+
 // readableFile reads a path key and checks that the file can be read; a
 // secret must not be readable by everyone.
 func readableFile(t *tomlcheck.Table, key string, secret bool) string {
@@ -224,8 +298,10 @@ func readableFile(t *tomlcheck.Table, key string, secret bool) string {
 		return p
 	}
 	f.Close()
-	if secret && fi.Mode().Perm()&0o004 != 0 {
-		t.Warn(key, "%s is readable by every user (mode %v): chmod 600 it", p, fi.Mode().Perm())
+	if secret && fi.Mode().Perm()&0o044 != 0 {
+		// As ssh refuses a private key others can read: a secret others
+		// can read is no longer a secret.
+		t.Problem(key, "%s is readable by other users (mode %v): chmod 600 it", p, fi.Mode().Perm())
 	}
 	return p
 }
@@ -245,22 +321,29 @@ func (c *Config) readSensors(t *tomlcheck.Table) {
 		var s Sensor
 		s.StaleAfter = 10 * time.Second
 		s.Driver, _ = st.String("driver")
-		roles, known := driverRoles[s.Driver]
+		drv, known := LookupDriver(s.Driver)
 		if !known {
-			st.Problem("driver", "%q is not a driver (nonin, cms50, cms50-legacy, suntech, max30102, sim)", s.Driver)
+			// Its other keys cannot be judged: one line, not a cascade.
+			st.Problem("driver", "%q is not a driver (%s)", s.Driver, driverNames())
+			st.IgnoreRest()
+			c.Sensors = append(c.Sensors, s)
+			continue
 		}
-		if s.Driver == "sim" && !c.Demo {
-			st.Problem("driver", "\"sim\" makes up vital signs: it needs demo = true and must never run beside a patient")
+		roles := drv.Roles
+		if drv.Unavailable != "" {
+			st.Problem("driver", "%q is not available in this build: %s", s.Driver, drv.Unavailable)
+			roles = 0 // it measures nothing here: no second "all oximeters" line
 		}
-		only := func(key, driver string) bool {
-			if st.Has(key) && s.Driver != driver && known {
-				st.Problem(key, "is only for driver %s", driver)
-				st.String(key) // reported once, here
-				return false
+		for _, k := range st.Keys() {
+			if k != "driver" && k != "stale_after" && !slices.Contains(drv.Keys, k) {
+				if owners := keyOwners(k); owners != "" {
+					st.Problem(k, "is not used by driver %s (only by %s)", s.Driver, owners)
+					st.Ignore(k)
+				}
 			}
-			return true
 		}
-		if serialDrivers[s.Driver] {
+		only := func(key string) bool { return slices.Contains(drv.Keys, key) }
+		if drv.Serial() {
 			s.Port, _ = st.String("port")
 			if s.Port == "" {
 				st.Problem("port", "is required for driver %s (e.g. /dev/serial/by-id/...)", s.Driver)
@@ -272,11 +355,8 @@ func (c *Config) readSensors(t *tomlcheck.Table) {
 					st.Warn("port", "%s does not exist now (unplugged?); chairside will keep trying to open it", s.Port)
 				}
 			}
-		} else if st.Has("port") && known {
-			st.Problem("port", "is not used by driver %s", s.Driver)
-			st.String("port")
 		}
-		if only("format", "nonin") {
+		if only("format") {
 			s.Format = 2
 			if n, ok := st.Int("format"); ok {
 				s.Format = int(n)
@@ -285,13 +365,13 @@ func (c *Config) readSensors(t *tomlcheck.Table) {
 				}
 			}
 		}
-		if only("i2c_bus", "max30102") {
+		if only("i2c_bus") {
 			s.I2CBus = "1"
 			if b, ok := st.String("i2c_bus"); ok {
 				s.I2CBus = b
 			}
 		}
-		if only("same_limb_as_oximeter", "suntech") {
+		if only("same_limb_as_oximeter") {
 			s.SameLimb, _ = st.Bool("same_limb_as_oximeter")
 		}
 		if d, ok := st.Duration("stale_after"); ok {
@@ -352,6 +432,19 @@ func (c *Config) readAnnunciator(t *tomlcheck.Table) {
 		for _, p := range pins {
 			*p.dst, _ = a.String(p.key)
 		}
+		used := map[string]string{}
+		for _, p := range pins {
+			if *p.dst == "" {
+				continue
+			}
+			if err := checkPin(*p.dst); err != nil {
+				a.Problem(p.key, "%v", err)
+			} else if other, dup := used[*p.dst]; dup {
+				a.Problem(p.key, "%s is also %s", *p.dst, other)
+			} else {
+				used[*p.dst] = p.key
+			}
+		}
 		if c.Annunciator.Buzzer == "" {
 			a.Problem("buzzer", "is required with kind = \"gpio\": a bedside alarm must sound")
 		}
@@ -363,13 +456,32 @@ func (c *Config) readAnnunciator(t *tomlcheck.Table) {
 		for _, p := range pins {
 			if a.Has(p.key) {
 				a.Problem(p.key, "is set but kind is \"none\"")
-				a.String(p.key)
+				a.Ignore(p.key)
 			}
 		}
 	default:
 		a.Problem("kind", "%q must be \"gpio\" or \"none\"", c.Annunciator.Kind)
+		a.IgnoreRest() // the pins cannot be judged without a kind
 	}
 	a.Done()
+}
+
+// Pins a bedside box can use: the Raspberry Pi 40-pin header's BCM lines
+// (GPIO0 and GPIO1 are its HAT ID EEPROM), the same on every model from the
+// Pi 1 B+ to the Pi 5.
+const minPin, maxPin = 2, 27
+
+// checkPin accepts "GPIO<n>" for a line the header carries, so a mistyped
+// pin is a config error, not a silent lamp.
+func checkPin(name string) error {
+	n, err := strconv.Atoi(strings.TrimPrefix(name, "GPIO"))
+	if !strings.HasPrefix(name, "GPIO") || err != nil || strconv.Itoa(n) != strings.TrimPrefix(name, "GPIO") {
+		return fmt.Errorf("%q is not a pin name; write GPIO<n> with the BCM number, e.g. \"GPIO18\"", name)
+	}
+	if n < minPin || n > maxPin {
+		return fmt.Errorf("%s is not on the Raspberry Pi's 40-pin header (GPIO%d to GPIO%d)", name, minPin, maxPin)
+	}
+	return nil
 }
 
 func (c *Config) readCommands(t *tomlcheck.Table) {
@@ -396,7 +508,7 @@ func (c *Config) readCommands(t *tomlcheck.Table) {
 func (c *Config) Engine(boot uint64) monitor.Config {
 	ec := monitor.Config{Protocol: c.Protocol, Remote: c.Commands.Remote, MaxCommandAge: c.Commands.MaxAge, Boot: boot}
 	for _, s := range c.Sensors {
-		ms := monitor.Sensor{Source: s.Driver, Roles: driverRoles[s.Driver], StaleAfter: s.StaleAfter, SameLimb: s.SameLimb}
+		ms := monitor.Sensor{Source: s.Driver, Roles: roleOf(s.Driver), StaleAfter: s.StaleAfter, SameLimb: s.SameLimb}
 		switch s.Driver {
 		case "sim":
 			ms.Flags = vitals.Uncalibrated | vitals.Simulated

@@ -84,12 +84,16 @@ func TestConfigMistakesNameTheKey(t *testing.T) {
 		{"bad duration", `broker = "tcp://127.0.0.1:1883"`, "broker = \"tcp://127.0.0.1:1883\"\nkeepalive = \"10 s\"", `mqtt.keepalive: "10 s" is not a duration`},
 		{"bad broker", `tcp://127.0.0.1:1883`, `http://127.0.0.1`, `mqtt.broker: "http://127.0.0.1" must be tcp://host:port or ssl://host:port`},
 		{"broker without port", `tcp://127.0.0.1:1883`, `tcp://127.0.0.1`, `mqtt.broker: "tcp://127.0.0.1" needs a port`},
-		{"missing protocol file", `protocol = "p.toml"`, `protocol = "nope.toml"`, "nope.toml: cannot read: no such file or directory"},
+		{"missing protocol file", `protocol = "p.toml"`, `protocol = "nope.toml"`, "c.toml: protocol: "},
 		{"no protocol", `protocol = "p.toml"`, ``, "c.toml: protocol: is required"},
-		{"sim without demo", `driver = "nonin"`, `driver = "sim"`, `sensor[1].driver: "sim" makes up vital signs: it needs demo = true`},
+		{"sim without demo", `driver = "nonin"`, `driver = "sim"`, `sensor[1].driver: "sim" is not available in this build`},
+		{"max30102 not built", `driver = "nonin"`, `driver = "max30102"`, `sensor[1].driver: "max30102" is not available in this build`},
+		{"pin off the header", `kind = "none"`, "kind = \"gpio\"\nbuzzer = \"GPIO99\"\nred_led = \"GPIO23\"", `annunciator.buzzer: GPIO99 is not on the Raspberry Pi's 40-pin header`},
+		{"pin not a name", `kind = "none"`, "kind = \"gpio\"\nbuzzer = \"18\"\nred_led = \"GPIO23\"", `annunciator.buzzer: "18" is not a pin name`},
+		{"pin twice", `kind = "none"`, "kind = \"gpio\"\nbuzzer = \"GPIO23\"\nred_led = \"GPIO23\"", `annunciator.red_led: GPIO23 is also buzzer`},
 		{"unknown driver", `driver = "nonin"`, `driver = "masimo"`, `sensor[1].driver: "masimo" is not a driver`},
 		{"bad format", `port = "/dev/null"`, "port = \"/dev/null\"\nformat = 3", "sensor[1].format: 3 is not a Nonin data format"},
-		{"format on wrong driver", `port = "/dev/zero"`, "port = \"/dev/zero\"\nformat = 2", "sensor[2].format: is only for driver nonin"},
+		{"format on wrong driver", `port = "/dev/zero"`, "port = \"/dev/zero\"\nformat = 2", "sensor[2].format: is not used by driver suntech (only by nonin)"},
 		{"same port twice", `port = "/dev/zero"`, `port = "/dev/null"`, "sensor[2].port: /dev/null is also sensor 1's port"},
 		{"no port", `port = "/dev/null"`, ``, "sensor[1].port: is required for driver nonin"},
 		{"two oximeters", `driver = "suntech"`, `driver = "cms50"`, "c.toml: sensor: sensors 1, 2 are all oximeters; configure one"},
@@ -99,6 +103,8 @@ func TestConfigMistakesNameTheKey(t *testing.T) {
 		{"unknown remote action", `kind = "none"`, "kind = \"none\"\n[commands]\nremote = [\"ack\", \"reboot\"]", `commands.remote: "reboot" is not an action`},
 		{"password file missing", `broker = "tcp://127.0.0.1:1883"`, "broker = \"tcp://127.0.0.1:1883\"\nusername = \"u\"\npassword_file = \"secret\"", "mqtt.password_file: "},
 		{"tls files with tcp", `broker = "tcp://127.0.0.1:1883"`, "broker = \"tcp://127.0.0.1:1883\"\nca_file = \"p.toml\"", `mqtt.broker: is "tcp://127.0.0.1:1883" but TLS files are set: use ssl://`},
+		{"world-readable password", `broker = "tcp://127.0.0.1:1883"`, "broker = \"tcp://127.0.0.1:1883\"\nusername = \"u\"\npassword_file = \"p.toml\"", "p.toml is readable by other users (mode -rw-r--r--): chmod 600 it"},
+		{"store dir is a file", `kind = "none"`, "kind = \"none\"\n[store]\ndir = \"p.toml\"", "p.toml is a file, not a folder"},
 		{"cert without key", `broker = "tcp://127.0.0.1:1883"`, "broker = \"ssl://127.0.0.1:8883\"\ncert_file = \"p.toml\"", "mqtt.cert_file: and key_file go together"},
 	}
 	for _, c := range cases {
@@ -114,6 +120,32 @@ func TestConfigMistakesNameTheKey(t *testing.T) {
 			all := (&tomlcheck.Error{List: ps.List}).Error()
 			if !strings.Contains(all, c.want) {
 				t.Fatalf("problems do not contain %q:\n%s", c.want, all)
+			}
+		})
+	}
+}
+
+// One mistake gives one line: a mistyped driver does not also make its port
+// an unknown key, a key of another driver is not also a type error, and a
+// mistyped annunciator kind does not make its pins unknown keys.
+func TestOneMistakeOneLine(t *testing.T) {
+	cases := []struct{ name, from, to string }{
+		{"mistyped driver", `driver = "nonin"`, `driver = "nonni"`},
+		{"format on another driver", `port = "/dev/zero"`, "port = \"/dev/zero\"\nformat = 2"},
+		{"mistyped kind", `kind = "none"`, "kind = \"gpoi\"\nbuzzer = \"GPIO18\""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			text := strings.Replace(good, c.from, c.to, 1)
+			_, ps := Load(write(t, text))
+			var lines []string
+			for _, p := range ps.List {
+				if !p.Warning {
+					lines = append(lines, p.String())
+				}
+			}
+			if len(lines) != 1 {
+				t.Fatalf("want one error line, got %d:\n%s", len(lines), strings.Join(lines, "\n"))
 			}
 		})
 	}

@@ -46,6 +46,11 @@ func Parse(file, text string, ps *tomlcheck.Problems) *Protocol {
 	return read(t)
 }
 
+// maxPhaseDuration bounds a phase's planned length: a chair session lasts
+// hours, and a typo such as "2562047h" would otherwise never reach its
+// infusion_time_reached or observation_complete.
+const maxPhaseDuration = 12 * time.Hour
+
 func read(t *tomlcheck.Table) *Protocol {
 	p := Defaults()
 	p.File = t.File()
@@ -72,8 +77,8 @@ func read(t *tomlcheck.Table) *Protocol {
 		spec := &p.Phases[ph]
 		if ph != Baseline {
 			readDuration(pt, "duration", &spec.Duration)
-			if spec.Duration <= 0 {
-				pt.Problem("duration", "must be longer than 0s")
+			if spec.Duration <= 0 || spec.Duration > maxPhaseDuration {
+				pt.Problem("duration", "is %v; it must be longer than 0s and at most %v", spec.Duration, maxPhaseDuration)
 			}
 		}
 		readDuration(pt, "nibp_every", &spec.NIBPEvery)
@@ -139,9 +144,9 @@ func read(t *tomlcheck.Table) *Protocol {
 	}
 	t.Done()
 
-	checkConsistent(t, "limit", p.Limits)
+	said := checkConsistent(t, "limit", p.Limits, nil)
 	for _, ph := range []Phase{Baseline, Infusion, Observation} {
-		checkConsistent(phases, ph.String()+".limit", p.LimitsFor(ph, nil))
+		checkConsistent(phases, ph.String()+".limit", p.LimitsFor(ph, nil), said)
 	}
 	return &p
 }
@@ -211,7 +216,7 @@ func readLimit(t *tomlcheck.Table) (Limit, bool) {
 		return l, false
 	}
 	if err := l.Check(); err != nil {
-		t.Problem("", "%v", err)
+		t.Problem("", "%s (%s): %v", l.Condition, l.Priority, err)
 		return l, false
 	}
 	if l.Condition.Measure.IsNIBP() && l.Delay > 0 {
@@ -230,9 +235,9 @@ func (l Limit) Check() error {
 	wantLower := c.Direction == TooLow
 	if l.Cmp.lower() != wantLower {
 		if wantLower {
-			return fmt.Errorf("%s needs below or at_most, not %s", c, l.Cmp)
+			return fmt.Errorf("needs below or at_most, not %s", l.Cmp)
 		}
-		return fmt.Errorf("%s needs above or at_least, not %s", c, l.Cmp)
+		return fmt.Errorf("needs above or at_least, not %s", l.Cmp)
 	}
 	if math.IsNaN(l.Threshold) || math.IsInf(l.Threshold, 0) || math.IsNaN(l.Hysteresis) || math.IsInf(l.Hysteresis, 0) {
 		return fmt.Errorf("limit and hysteresis must be finite numbers")
@@ -257,10 +262,17 @@ func (l Limit) Check() error {
 // checkConsistent reports limits that contradict each other: the same
 // condition and priority twice, or a more urgent priority whose threshold is
 // less extreme than a less urgent one's (a high spo2_low above the medium).
-func checkConsistent(t *tomlcheck.Table, key string, ls []Limit) {
+// A phase's set holds the global limits it does not replace: what the global
+// set already reported (said) is not reported again for every phase.
+func checkConsistent(t *tomlcheck.Table, key string, ls []Limit, said map[string]bool) map[string]bool {
+	out := map[string]bool{}
 	for _, msg := range Contradictions(ls) {
-		t.Problem(key, "%s", msg)
+		out[msg] = true
+		if !said[msg] {
+			t.Problem(key, "%s", msg)
+		}
 	}
+	return out
 }
 
 // Contradictions lists, as messages, the pairs of limits in ls that contradict
@@ -269,6 +281,10 @@ func Contradictions(ls []Limit) []string {
 	var out []string
 	for i, a := range ls {
 		for _, b := range ls[i+1:] {
+			if msg, ok := overlap(a, b); ok {
+				out = append(out, msg)
+				continue
+			}
 			if a.Condition != b.Condition {
 				continue
 			}
@@ -289,6 +305,25 @@ func Contradictions(ls []Limit) []string {
 		}
 	}
 	return out
+}
+
+// overlap reports a "too low" and a "too high" limit of the same measure
+// that some value crosses both (pulse_high above 30 beside pulse_low below
+// 50): a patient would be in two alarms at once and never inside the limits.
+func overlap(a, b Limit) (string, bool) {
+	if a.Condition.Measure != b.Condition.Measure || a.Condition.Relative() || b.Condition.Relative() ||
+		a.Condition.Direction == b.Condition.Direction {
+		return "", false
+	}
+	low, high := a, b
+	if low.Condition.Direction != TooLow {
+		low, high = b, a
+	}
+	if high.Threshold > low.Threshold || (high.Threshold == low.Threshold && (high.Cmp == Above || low.Cmp == Below)) {
+		return "", false
+	}
+	return fmt.Sprintf("%s %s (%s) and %s %s (%s) overlap: a value can be too low and too high at once",
+		low.Condition, low.Describe(), low.Priority, high.Condition, high.Describe(), high.Priority), true
 }
 
 // ParseLimit reads one limit given as a decoded object (the `limits`

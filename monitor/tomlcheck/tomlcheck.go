@@ -165,6 +165,18 @@ func (t *Table) Has(key string) bool {
 	return ok
 }
 
+// Ignore marks key as read without checking it: for a key that another
+// problem already explains (a key of a driver that is not known, or one that
+// is not for this driver), so one mistake gives one line, not a cascade.
+func (t *Table) Ignore(key string) { t.used[key] = true }
+
+// IgnoreRest marks every key not yet read as read (see Ignore).
+func (t *Table) IgnoreRest() {
+	for k := range t.m {
+		t.used[k] = true
+	}
+}
+
 func (t *Table) get(key string) (any, bool) {
 	v, ok := t.m[key]
 	if ok {

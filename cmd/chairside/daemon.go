@@ -33,7 +33,9 @@ const shutdownBudget = 4 * time.Second
 type daemon struct {
 	cfg    *config.Config
 	log    *slog.Logger
-	st     *store.Store
+	st     storage // nil: running without a store (store_fault raised)
+	snaps  *snapshotter
+	faults *faultRaiser
 	engine *monitor.Engine
 	in     chan any
 	out    *outputs
@@ -49,15 +51,18 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 	defer stop()
 
 	var initial []monitor.ExternalCondition
+	d.faults = &faultRaiser{log: log.With("part", "store"), raise: func(msg string) {
+		d.external(runCtx, monitor.StoreFault, true, msg)
+	}}
 	storeOpts := store.Options{
-		Root:   cfg.MQTT.TopicPrefix + "/" + cfg.Chair,
-		Logger: log.With("part", "store"),
-		OnFault: func(err error) {
-			log.Error("store fault", "err", err)
-			d.external(runCtx, monitor.StoreFault, true, "store: "+err.Error())
-		},
+		Root:    cfg.MQTT.TopicPrefix + "/" + cfg.Chair,
+		Logger:  log.With("part", "store"),
+		OnFault: d.faults.fault,
+		// Records the failing disk holds go out at once, without a seq;
+		// d.out exists before the first Commit (runWriter makes them).
+		OnNotDurable: func(recs []store.Record) { d.out.committed(recs) },
 	}
-	st, err := store.Open(cfg.Store.Dir, storeOpts)
+	st, err := openStoreBounded(cfg.Store.Dir, storeOpts, openBound)
 	if errors.Is(err, store.ErrCorrupt) {
 		// Keep the damaged file for the engineers, and keep recording in a
 		// fresh one: the fault stays raised until someone looks.
@@ -67,27 +72,36 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 			msg := fmt.Sprintf("store: %v; moved aside to %s and started a new store", err, aside)
 			log.Error("store file corrupt", "err", err, "moved_to", aside)
 			initial = append(initial, monitor.ExternalCondition{Condition: monitor.StoreFault, Present: true, Message: msg})
-			st, err = store.Open(cfg.Store.Dir, storeOpts)
+			st, err = openStoreBounded(cfg.Store.Dir, storeOpts, openBound)
 		}
 	}
+	// The snapshot to restore the session from: the store's, or, when it
+	// cannot be opened for writing (a read-only file or file system), the
+	// same file opened read-only.
+	var load func() ([]byte, error)
+	boot, stream := uint64(0), "nostore"
 	if err != nil {
 		log.Error("store unavailable; alarms are published without it", "err", err)
 		initial = append(initial, monitor.ExternalCondition{Condition: monitor.StoreFault, Present: true, Message: "store: " + err.Error()})
+		if !errors.Is(err, store.ErrCorrupt) {
+			load = readOnlySnapshot(cfg.Store.Dir, openBound)
+		}
 	} else {
 		d.st = st
 		defer st.Close()
-	}
-	boot, stream := uint64(0), "nostore"
-	if d.st != nil {
-		boot, stream = d.st.Boot(), d.st.Stream()
+		load = st.LoadSnapshot
+		boot, stream = st.Boot(), st.Stream()
 	}
 	log = log.With("chair", cfg.Chair, "boot", boot)
 	d.log = log
 
-	restored, err := d.startEngine(boot)
+	restored, faults, err := d.startEngine(boot, load)
 	if err != nil {
 		log.Error("engine", "err", err)
 		return exitConfig
+	}
+	for _, msg := range faults {
+		initial = append(initial, monitor.ExternalCondition{Condition: monitor.StoreFault, Present: true, Message: msg})
 	}
 
 	password := ""
@@ -118,8 +132,13 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 		log.Error("mqtt", "err", err)
 		return exitConfig
 	}
-	pub := newPublisher(runCtx, d.link, d.st, log.With("part", "publish"))
+	var backlog backlogStore
+	if d.st != nil {
+		backlog = d.st
+	}
+	pub := newPublisher(runCtx, d.link, backlog, log.With("part", "publish"))
 	d.out.pub = pub
+	d.snaps = newSnapshotter(d.st, log.With("part", "snapshot"), d.faults.fault, pub.send, root+"/"+wire.TopicCmdReply)
 	d.link.OnConnect(func() {
 		alarms, session := d.out.retained()
 		if alarms != nil {
@@ -163,9 +182,8 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 	goRun("publisher", pub.run)
 	goRun("health", func() { d.watch(runCtx) })
 	writerDone := make(chan struct{})
-	go d.out.runWriter(writerDone, func(err error) {
-		d.external(runCtx, monitor.StoreFault, true, "store: "+err.Error())
-	})
+	go d.out.runWriter(writerDone, d.faults.fault)
+	go d.snaps.run(runCtx)
 
 	for _, c := range initial {
 		d.in <- c
@@ -198,7 +216,8 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 		_ = sensors.nibp.Abort()
 		time.Sleep(200 * time.Millisecond) // the abort command reaches the module
 	}
-	d.saveSnapshot()
+	d.snaps.submit(d.snapshot(d.engine), d.out.takeReplies())
+	d.snaps.wait(deadline.Add(-2 * time.Second))
 	close(d.out.writes)
 	waitUntil(writerDone, deadline.Add(-time.Second))
 	stop()
@@ -230,55 +249,27 @@ func waitGroupUntil(wg *sync.WaitGroup, deadline time.Time) {
 	waitUntil(done, deadline)
 }
 
-// startEngine restores the saved session, or starts idle.
-func (d *daemon) startEngine(boot uint64) ([]monitor.Event, error) {
-	ec := d.cfg.Engine(boot)
-	now := time.Now()
-	if d.st != nil {
-		b, err := d.st.LoadSnapshot()
-		switch {
-		case err != nil:
-			d.log.Error("session snapshot unreadable; starting idle", "err", err)
-		case b != nil:
-			snap, err := monitor.DecodeSnapshot(b)
-			if err == nil {
-				e, evs, err := monitor.Restore(ec, snap, now)
-				if err == nil {
-					d.engine = e
-					return append([]monitor.Event(nil), evs...), nil
-				}
-				d.log.Error("session snapshot refused; starting idle", "err", err)
-			} else {
-				d.log.Error("session snapshot corrupt; starting idle", "err", err)
-			}
-		}
-	}
-	e, err := monitor.New(ec, now)
+// startEngine restores the saved session from load (nil: there is none to
+// read), or starts idle. It returns the restore's events and the store
+// faults met (to raise store_fault from the start).
+func (d *daemon) startEngine(boot uint64, load func() ([]byte, error)) ([]monitor.Event, []string, error) {
+	e, evs, faults, err := restoreSession(d.cfg.Engine(boot), load, time.Now(), d.log)
 	d.engine = e
-	return nil, err
+	return evs, faults, err
 }
 
-// afterStep saves the snapshot when the state changed (statistics at most
-// every 30 s, to spare the SD card) and pings the systemd watchdog: the
-// watchdog sees the engine loop itself, not a side goroutine.
+// afterStep hands the snapshot to the snapshotter when the state changed
+// (statistics at most every 30 s, to spare the SD card), with the step's
+// replies, which wait for it to be durable; it never waits on the disk. It
+// pings the systemd watchdog: the watchdog sees the engine loop itself, not a
+// side goroutine.
 func (d *daemon) afterStep() func(*monitor.Engine) {
-	var lastStats, lastPing time.Time
-	var pending bool
+	var lastPing time.Time
 	var lastStatus string
+	snapshots := d.snapshotStep()
 	return func(e *monitor.Engine) {
 		now := time.Now()
-		switch e.TakeDirty() {
-		case monitor.StateChanged:
-			d.saveSnapshot()
-			pending = false
-			lastStats = now
-		case monitor.StatsChanged:
-			pending = true
-		}
-		if pending && now.Sub(lastStats) >= 30*time.Second {
-			d.saveSnapshot()
-			pending, lastStats = false, now
-		}
+		snapshots(e, now)
 		if now.Sub(lastPing) >= time.Second {
 			lastPing = now
 			_, _ = sd.SdNotify(false, sd.SdNotifyWatchdog)
@@ -290,6 +281,29 @@ func (d *daemon) afterStep() func(*monitor.Engine) {
 			d.out.state.Phase, d.out.state.Session = e.Phase().String(), e.SessionID()
 			d.out.mu.Unlock()
 		}
+	}
+}
+
+// snapshotStep is afterStep's part for the snapshot: the step's snapshot, if
+// any, and its replies go to the snapshotter.
+func (d *daemon) snapshotStep() func(*monitor.Engine, time.Time) {
+	var lastStats time.Time
+	var pending bool
+	return func(e *monitor.Engine, now time.Time) {
+		var snap []byte
+		switch e.TakeDirty() {
+		case monitor.StateChanged:
+			snap = d.snapshot(e)
+			pending = false
+			lastStats = now
+		case monitor.StatsChanged:
+			pending = true
+		}
+		if pending && now.Sub(lastStats) >= 30*time.Second {
+			snap = d.snapshot(e)
+			pending, lastStats = false, now
+		}
+		d.snaps.submit(snap, d.out.takeReplies())
 	}
 }
 
@@ -311,17 +325,18 @@ func (d *daemon) status(e *monitor.Engine) string {
 	return st
 }
 
-func (d *daemon) saveSnapshot() {
+// snapshot encodes the engine's snapshot (in memory; the snapshotter saves
+// it); nil when there is no store or it does not encode.
+func (d *daemon) snapshot(e *monitor.Engine) []byte {
 	if d.st == nil {
-		return
+		return nil
 	}
-	b, err := d.engine.Snapshot().Encode()
-	if err == nil {
-		err = d.st.SaveSnapshot(b)
-	}
+	b, err := e.Snapshot().Encode()
 	if err != nil {
-		d.log.Error("snapshot save failed", "err", err)
+		d.faults.fault(fmt.Errorf("session snapshot does not encode: %w", err))
+		return nil
 	}
+	return b
 }
 
 // statePayload is the retained state message (heartbeat, Will, offline).

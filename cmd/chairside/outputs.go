@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/chairside/chairside/monitor"
 	"github.com/chairside/chairside/monitor/store"
@@ -62,21 +62,24 @@ type outMsg struct {
 // outputs carries the engine's events out: records to the store and the
 // broker, live state to the broker, requests to the NIBP driver, the
 // annunciation to the lamps. handle runs on the engine's goroutine and never
-// waits for the disk or the network: records go to the writer goroutine.
+// waits for the disk or the network: records go to the writer goroutine,
+// replies wait in the snapshotter for their effect to be durable.
 type outputs struct {
 	ctx    context.Context
 	log    *slog.Logger
 	root   string
 	stream string
 	boot   uint64
-	st     *store.Store // nil when the store failed to open
+	st     storage // nil when the store failed to open
 	synced func() bool
 	ann    annunciator
 	nibp   nibpDriver
 	in     chan<- any // back to the engine (NIBP start failures)
 	pub    *publisher
 
-	writes chan writeReq
+	writes     chan writeReq
+	stallAfter time.Duration // 0: stallAfter
+	replies    []wire.Reply  // the current step's, for the snapshotter (engine goroutine)
 
 	mu          sync.Mutex
 	lastAlarms  []byte // retained state, republished on every connect
@@ -87,7 +90,8 @@ type outputs struct {
 type writeReq struct {
 	audit    *monitor.Audit // an alarm-log entry instead of a record
 	topic    string
-	rec      wire.Stamped
+	rec      wire.Stamped // for the store, which owns it once committed
+	fb       wire.Stamped // a copy of rec, stamped in memory if the store cannot take rec in time
 	urgent   bool
 	retained bool
 }
@@ -116,9 +120,7 @@ func (o *outputs) handle(evs []monitor.Event) {
 			o.mu.Unlock()
 			o.pub.send(outMsg{topic: o.topic(wire.TopicAlarms), payload: b, retained: true})
 		case wire.Reply:
-			if b := o.encode(v); b != nil {
-				o.pub.send(outMsg{topic: o.topic(wire.TopicCmdReply), payload: b})
-			}
+			o.replies = append(o.replies, v) // published once the step's effect is durable
 		case monitor.NIBPStart:
 			o.startNIBP(v)
 		case monitor.NIBPAbort:
@@ -138,26 +140,33 @@ func (o *outputs) handle(evs []monitor.Event) {
 	}
 }
 
-// queueRecord hands a record payload to the writer. It blocks only if the
-// writer is thousands of records behind (a dead disk), never on the network.
+// queueRecord hands a record payload to the writer, which never waits for
+// the disk (see runWriter), so neither does this, nor the network.
 func (o *outputs) queueRecord(topic string, ev any, urgent, retained bool) {
-	var p wire.Stamped
-	switch v := ev.(type) {
-	case wire.Vital:
-		p = &v
-	case wire.NIBP:
-		p = &v
-	case wire.Alarm:
-		p = &v
-	case wire.Session:
-		p = &v
+	if v, ok := ev.(wire.Session); ok {
 		o.mu.Lock()
 		o.state.Session, o.state.Phase = v.ID, v.Phase
 		o.mu.Unlock()
-	case wire.Summary:
-		p = &v
 	}
-	o.write(writeReq{topic: topic, rec: p, urgent: urgent, retained: retained})
+	o.write(writeReq{topic: topic, rec: stampable(ev), fb: stampable(ev), urgent: urgent, retained: retained})
+}
+
+// stampable gives a record payload as a fresh copy to stamp; the store and
+// the fallback each get their own, so neither touches the other's.
+func stampable(ev any) wire.Stamped {
+	switch v := ev.(type) {
+	case wire.Vital:
+		return &v
+	case wire.NIBP:
+		return &v
+	case wire.Alarm:
+		return &v
+	case wire.Session:
+		return &v
+	case wire.Summary:
+		return &v
+	}
+	return nil
 }
 
 func (o *outputs) write(r writeReq) {
@@ -169,54 +178,10 @@ func (o *outputs) write(r writeReq) {
 
 func (o *outputs) topic(suffix string) string { return o.root + "/" + suffix }
 
-// runWriter commits records to the store; the publisher gets them once they
-// are committed, with their seqs: non-urgent ones from the store's
-// OnCommitted after their group commit, urgent ones (alarms, session, NIBP)
-// from Commit, after the fsync and after everything committed before them, so
-// the live records reach the publisher in seq order. With no store, or when
-// a commit fails, the record is stamped in memory (seq 0) and published
-// anyway: an alarm never waits for a broken disk.
-func (o *outputs) runWriter(done chan<- struct{}, fault func(error)) {
-	defer close(done)
-	if o.st != nil {
-		o.st.SetOnCommitted(o.committed)
-	}
-	for req := range o.writes {
-		if req.audit != nil {
-			o.audit(*req.audit)
-			continue
-		}
-		synced := o.synced()
-		if o.st != nil {
-			rec, err := o.st.Commit(req.topic, req.rec, synced, req.urgent)
-			switch {
-			case err == nil && req.urgent:
-				o.emit(outMsg{record: true, seq: rec.Seq, topic: rec.Topic, payload: rec.Payload, retained: req.retained})
-				continue
-			case err == nil:
-				continue // queued: o.committed publishes it after its group commit
-			case errors.Is(err, store.ErrNotDurable):
-				// Not written (yet): the store gives it stamped, without a
-				// seq, and keeps req.rec, which must not be touched again.
-				fault(err)
-				o.emit(outMsg{record: true, topic: rec.Topic, payload: rec.Payload, retained: req.retained})
-				continue
-			default:
-				fault(err) // refused, not kept: stamp it here
-			}
-		}
-		req.rec.SetRecord(wire.Record{V: wire.Version, Stream: o.stream, Boot: o.boot, ClockSynced: synced})
-		msg := outMsg{record: true, topic: req.topic, payload: o.encode(req.rec), retained: req.retained}
-		if msg.payload == nil {
-			continue
-		}
-		o.emit(msg)
-	}
-}
-
 // committed is the store's OnCommitted: records of non-urgent commits (and
 // urgent ones whose first write failed), in seq order, once they are in the
-// file. It runs on the store's goroutines and never blocks.
+// file. It is also its OnNotDurable: records the failing disk holds, without
+// a seq (Seq 0). It runs on the store's goroutines and never blocks.
 func (o *outputs) committed(recs []store.Record) {
 	session := o.topic(wire.TopicSession)
 	for _, r := range recs {
@@ -247,15 +212,6 @@ func (o *outputs) startNIBP(s monitor.NIBPStart) {
 			case <-o.ctx.Done():
 			}
 		}()
-	}
-}
-
-// audit writes an alarm-log entry (on the writer goroutine: it is fsynced).
-func (o *outputs) audit(a monitor.Audit) {
-	if o.st != nil {
-		if err := o.st.LogAudit(store.Entry{T: a.T, By: a.By, Action: a.Action, Detail: a.Detail, OK: a.OK}); err != nil {
-			o.log.Error("alarm log write failed", "err", err)
-		}
 	}
 }
 

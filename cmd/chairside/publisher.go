@@ -19,6 +19,13 @@ type broker interface {
 	Status() mqttlink.LinkDown
 }
 
+// backlogStore is what the publisher needs of the store: the backlog and
+// the acknowledgements.
+type backlogStore interface {
+	Pending(after uint64, max int) ([]store.Record, error)
+	Ack(seq uint64)
+}
+
 // publisher sends messages to the broker: live ones as they come (records
 // once the store has committed them, see runWriter), then, after every
 // (re)connect and every sweep, the store's backlog in seq order. A record
@@ -26,7 +33,7 @@ type broker interface {
 type publisher struct {
 	ctx  context.Context
 	link broker
-	st   *store.Store // nil: nothing to acknowledge or resend
+	st   backlogStore // nil: nothing to acknowledge or resend
 	log  *slog.Logger
 
 	live     chan outMsg
@@ -47,7 +54,7 @@ const maxRetry = 20000
 // link's proof of delivery, which bounds the memory they hold.
 const maxAwaiting = 8192
 
-func newPublisher(ctx context.Context, link broker, st *store.Store, log *slog.Logger) *publisher {
+func newPublisher(ctx context.Context, link broker, st backlogStore, log *slog.Logger) *publisher {
 	return &publisher{ctx: ctx, link: link, st: st, log: log, live: make(chan outMsg, 4096),
 		inflight: map[uint64]bool{}, sweep: make(chan struct{}, 1)}
 }

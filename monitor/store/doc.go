@@ -36,14 +36,20 @@
 //	...                                                                   // on PUBACK: st.Ack(rec.Seq)
 //	for after := uint64(0); ; { recs, _ := st.Pending(after, 256); if len(recs) == 0 { break }; ...; after = recs[len(recs)-1].Seq }
 //
-// When the disk fails, alarms are still published: an urgent Commit whose
-// group commit fails returns an error wrapping ErrNotDurable together with the
-// stamped payload without a seq (Seq 0), to publish at once. The record stays
-// queued; when a later group commit succeeds it gets its seq and goes to
-// OnCommitted, so it reaches the record stream too (a second message). A
-// non-urgent Commit that finds the queue over its bound (the writer keeps
-// failing) writes it out itself and, when that fails, refuses the record the
-// same way (ErrNotDurable, Seq 0), without keeping it.
+// When the disk fails, alarms and vitals are still published at once: an
+// urgent Commit whose group commit fails, and a non-urgent Commit while the
+// last group commit has failed or has been running longer than StallAfter
+// (ErrStalled: a hung disk), return an error wrapping ErrNotDurable together
+// with the stamped payload without a seq (Seq 0), to publish at once; the
+// non-urgent records queued before the store found out go to OnNotDurable the
+// same way, each record once. The records stay queued; when a later group
+// commit succeeds they get their seqs and go to OnCommitted, so they reach
+// the record stream too (a second message). Only a non-urgent record that
+// finds the queue over its bound is refused without being kept (it never had
+// a seq: no hole). Every failed group commit, whatever asked for it, is
+// reported to OnFault at once: store_fault comes with the first failed write.
+// The daemon calls Commit from a goroutine of its own and never waits for it,
+// so an urgent Commit that hangs with the disk holds up nothing else.
 //
 // # Group commit and crash semantics
 //
@@ -92,7 +98,15 @@
 // naming the file, never a crash. Every bbolt call runs under recover with
 // SetPanicOnFault. A stored record that fails its CRC or JSON check is
 // reported to Options.OnFault as a *CorruptError, skipped and deleted; the
-// backlog goes on past it.
+// backlog goes on past it, and the transaction that deletes it writes a gap
+// record (reason "store_corrupt") naming its seq, so no hole is left
+// unexplained. An existing empty (0-byte) file is damage (ErrCorrupt), not a
+// new store: a store that was used is never empty.
+//
+// The engine snapshot is kept twice (meta keys snapshot.a and snapshot.b,
+// written together by every save, each framed with its own CRC): LoadSnapshot
+// reports a damaged copy to OnFault and returns the other; only when both are
+// damaged is it an error.
 //
 // # Reading only
 //

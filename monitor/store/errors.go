@@ -17,13 +17,18 @@ var (
 	// ErrReadOnly: a writing method on a store opened with Options.ReadOnly.
 	ErrReadOnly = errors.New("store opened read-only")
 	// ErrNotDurable is wrapped when Commit could not write the record: its
-	// group commit failed (urgent), or the queue was full and writing it out
-	// failed (non-urgent). The Record returned with it is the stamped
+	// group commit failed (urgent), or the last group commit failed or is
+	// stalled (non-urgent). The Record returned with it is the stamped
 	// payload without a seq (Seq 0): publish it anyway (CONTRACT §3
-	// store_fault). An urgent record stays queued and gets its seq when a
-	// later commit succeeds (then it goes to Options.OnCommitted); a
-	// non-urgent one is not kept.
+	// store_fault). The record stays queued and gets its seq when a later
+	// commit succeeds (then it goes to Options.OnCommitted), except a
+	// non-urgent one that found the queue over its bound: that one is not
+	// kept.
 	ErrNotDurable = errors.New("record not durable")
+	// ErrStalled is wrapped when a group commit has been running for longer
+	// than Options.StallAfter: the disk hangs (an SD card that stops
+	// answering), which counts as failing.
+	ErrStalled = errors.New("a disk write has not finished")
 )
 
 // CorruptError reports a stored item that failed its CRC or JSON check. An

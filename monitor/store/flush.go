@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -15,6 +16,7 @@ type batch struct {
 	acks           map[uint64]struct{}
 	purge          map[string]struct{}
 	audit          []Entry
+	corrupt        []uint64 // seqs of corrupt records deleted by this batch: a gap names them
 	snap           []byte
 	snapSet        bool
 	bytes, records int64 // outbox totals before the batch
@@ -53,15 +55,13 @@ func (s *Store) loop() {
 			return
 		case <-s.kick:
 		}
-		if err := s.flush(); err != nil {
-			s.report([]error{err})
-		}
+		_ = s.flush() // a failure is reported by commitLocked
 	}
 }
 
 // commitNow queues what add puts in the queues (under s.mu) and runs the
 // group commit at once: the durable writes that do not wait for a window
-// (audit entries, snapshots).
+// (audit entries, snapshots). A failure is also reported to OnFault.
 func (s *Store) commitNow(add func()) error {
 	s.mu.Lock()
 	switch {
@@ -80,7 +80,10 @@ func (s *Store) commitNow(add func()) error {
 
 // flush is one group commit: every queued record, ack, audit entry and
 // snapshot in one transaction (bbolt fdatasyncs the pages, then the meta
-// page). On failure everything goes back to the queues for the next attempt.
+// page). On failure everything goes back to the queues for the next attempt,
+// and the failure goes to OnFault at once, whatever asked for the commit (the
+// writer, Flush, an urgent Commit, LogAudit or SaveSnapshot): store_fault is
+// raised by the first failed write, not by the first failed background one.
 func (s *Store) flush() error {
 	s.writeMu.Lock()
 	_, err := s.commitLocked()
@@ -100,12 +103,13 @@ func (s *Store) commitLocked() (Record, error) {
 	}
 	var res result
 	var err error
+	var told []Record
 	if b, ok := s.take(); ok {
 		err = s.update("group commit", func(tx *bolt.Tx) error {
 			res = result{}
 			return s.write(tx, &b, &res)
 		})
-		s.settle(&b, &res, err)
+		told = s.settle(&b, &res, err)
 	}
 	s.deliverMu.Lock()
 	s.writeMu.Unlock()
@@ -114,7 +118,10 @@ func (s *Store) commitLocked() (Record, error) {
 	}
 	s.deliverMu.Unlock()
 	if err != nil {
-		return Record{}, fmt.Errorf("store %s: group commit: %w", s.path, err)
+		err = fmt.Errorf("store %s: group commit: %w", s.path, err)
+		s.report([]error{err})
+		s.tell(told)
+		return Record{}, err
 	}
 	s.report(res.faults)
 	return res.mine, res.mineErr
@@ -132,10 +139,11 @@ func (s *Store) take() (batch, bool) {
 	}
 	b := batch{
 		recs: s.pend, acks: s.acks, purge: s.purge, audit: s.audit, snap: s.snap, snapSet: s.snapSet,
-		bytes: s.st.Bytes, records: s.st.Records,
+		corrupt: s.corruptSeqs, bytes: s.st.Bytes, records: s.st.Records,
 	}
-	s.inflightN, s.inflightSize = len(s.pend), s.pendSize
-	s.pend, s.pendSize, s.audit, s.snap, s.snapSet = nil, 0, nil, nil, false
+	s.inflight, s.inflightN, s.inflightSize = s.pend, len(s.pend), s.pendSize
+	s.writingSince = s.opts.Now()
+	s.pend, s.pendSize, s.audit, s.snap, s.snapSet, s.corruptSeqs = nil, 0, nil, nil, false, nil
 	s.acks, s.purge = map[uint64]struct{}{}, map[string]struct{}{}
 	s.disarm()
 	return b, true
@@ -207,12 +215,13 @@ func (s *Store) write(tx *bolt.Tx, b *batch, res *result) error {
 	if err := s.writeAudit(audit, b.audit, res); err != nil {
 		return err
 	}
+	if err := s.putGaps(outbox, b.corrupt, ReasonCorrupt, res); err != nil {
+		return err
+	}
 	if b.snapSet {
-		v := frame(keySnapshot, b.snap)
-		if err := meta.Put(keySnapshot, v); err != nil {
+		if err := s.putSnapshot(meta, b.snap, res); err != nil {
 			return err
 		}
-		res.put += uint64(len(keySnapshot) + len(v))
 	}
 	if res.bytes > s.opts.MaxBytes {
 		if err := s.trim(outbox, res); err != nil {
@@ -294,11 +303,13 @@ func lastSeq(outbox *bolt.Bucket) uint64 {
 
 // settle applies a group commit's result, or on failure puts its batch back
 // in front of what was queued meanwhile (without seqs: the next commit gives
-// them theirs, so a failed transaction uses none).
-func (s *Store) settle(b *batch, res *result, err error) {
+// them theirs, so a failed transaction uses none) and returns the records of
+// non-urgent Commits no caller has had without a seq yet, for OnNotDurable.
+func (s *Store) settle(b *batch, res *result, err error) []Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.inflightN, s.inflightSize = 0, 0
+	s.inflight, s.inflightN, s.inflightSize = nil, 0, 0
+	s.writingSince = time.Time{}
 	if err == nil {
 		s.last = res.last
 		s.st.Bytes, s.st.Records = res.bytes, res.records
@@ -309,7 +320,7 @@ func (s *Store) settle(b *batch, res *result, err error) {
 		s.full = res.full
 		s.rootSet = s.rootSet || res.rootSaved
 		s.failErr = nil
-		return
+		return nil
 	}
 	s.failErr = err
 	kept := make([]queued, 0, len(b.recs)+len(s.pend))
@@ -318,6 +329,7 @@ func (s *Store) settle(b *batch, res *result, err error) {
 		kept = append(kept, q)
 	}
 	s.pend = append(kept, s.pend...)
+	s.corruptSeqs = append(b.corrupt, s.corruptSeqs...)
 	s.pendSize = 0
 	for _, q := range s.pend {
 		s.pendSize += q.size
@@ -333,6 +345,7 @@ func (s *Store) settle(b *batch, res *result, err error) {
 		s.snap, s.snapSet = b.snap, true
 	}
 	s.queueLocked() // retry after a window
+	return s.untoldLocked()
 }
 
 // update runs a write transaction (with writeMu held) and counts what it

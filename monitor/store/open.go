@@ -11,8 +11,12 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// precheck reports whether the file is new, and checks an existing one's
-// structure before bbolt maps it (see checkFile).
+// precheck reports whether the file is new (there is no file), and checks an
+// existing one's structure before bbolt maps it (see checkFile). An existing
+// empty file is damage, not a new store: bbolt writes a new file's first pages
+// and fsyncs them before Open returns, so a store that was ever used is never
+// empty, and treating it as new would silently lose the session and backlog
+// it held (a truncation, a file system repair).
 func precheck(path string) (created bool, err error) {
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
@@ -27,7 +31,7 @@ func precheck(path string) (created bool, err error) {
 		return false, fmt.Errorf("store %s: %w", path, err)
 	}
 	if fi.Size() == 0 {
-		return true, nil
+		return false, fmt.Errorf("store file %s cannot be used: %w: the file is empty (0 bytes)", path, ErrCorrupt)
 	}
 	if err := checkFile(f); err != nil {
 		return false, fmt.Errorf("store file %s cannot be used: %w", path, err)

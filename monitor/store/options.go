@@ -14,6 +14,9 @@ const (
 	DefaultMaxBytes    = 384 << 20
 	DefaultMaxAudit    = 100_000
 	DefaultCommitEvery = time.Second
+	// DefaultStallAfter: a group commit running longer than this means a
+	// hung disk (a healthy SD card commits in tens of milliseconds).
+	DefaultStallAfter = 2 * time.Second
 )
 
 const (
@@ -44,6 +47,10 @@ type Options struct {
 	// CommitEvery is the group-commit window: the longest a non-urgent record
 	// waits in memory before its transaction; 0 means DefaultCommitEvery.
 	CommitEvery time.Duration
+	// StallAfter: a group commit running longer than this (by Now) counts
+	// as failing, so non-urgent records stop waiting for it (ErrStalled,
+	// ErrNotDurable); 0 means DefaultStallAfter.
+	StallAfter time.Duration
 	// Root is the chair's topic root (<topic_prefix>/<chair>) for the gap
 	// records the store writes itself. Empty: learned from committed topics
 	// and kept in the file.
@@ -58,9 +65,20 @@ type Options struct {
 	// ErrReadOnly. bbolt's file lock still excludes a running daemon.
 	ReadOnly bool
 	// OnFault is called, outside the store's locks, with each corrupt record
-	// found (a *CorruptError) and each failed background group commit. The
-	// daemon raises store_fault. It must not block for long.
+	// or snapshot copy found (a *CorruptError) and each failed group commit,
+	// whatever asked for it (so also when Commit, LogAudit or SaveSnapshot
+	// return the error). The daemon raises store_fault. It must not block
+	// for long.
 	OnFault func(error)
+	// OnNotDurable gets, once each, the records of non-urgent Commits that
+	// were queued before the store found itself failing (a failed group
+	// commit, a stalled one): stamped without a seq (Seq 0), to publish at
+	// once, as an ErrNotDurable Commit gives its own. They stay queued and
+	// reach OnCommitted with their seqs when a later commit succeeds. Called
+	// outside the store's locks, from the goroutine of the failed commit or
+	// of a Commit; it must not block and must not call the store's writing
+	// methods.
+	OnNotDurable func([]Record)
 	// OnCommitted gets the records of non-urgent Commits once they are in
 	// the file (fsynced), with their seqs: the daemon's live path. It is
 	// called after each group commit that wrote any, in seq order (one call
@@ -86,6 +104,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CommitEvery <= 0 {
 		o.CommitEvery = DefaultCommitEvery
+	}
+	if o.StallAfter <= 0 {
+		o.StallAfter = DefaultStallAfter
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -28,6 +29,11 @@ type queued struct {
 	synced bool
 	size   int  // its share of pendSize
 	wait   bool // its urgent Commit waits for it: returned there, not given to OnCommitted
+	// unsequenced is the payload stamped without a seq, and told says a
+	// caller has had it (an urgent Commit's failure, an ErrNotDurable,
+	// OnNotDurable): a record is given out without a seq at most once.
+	unsequenced []byte
+	told        bool
 }
 
 // DefaultPendingMax is how many records Pending returns when asked for max <= 0.
@@ -58,13 +64,16 @@ const seqRoom = 27
 // anyway.
 //
 // An error wrapping ErrNotDurable comes with a Record to publish anyway
-// (alarms never wait for a broken disk): the stamped payload with Seq 0 (no
-// "seq" field), like a message of a daemon without a store. For an urgent
-// record it means its group commit failed: the record stays queued and, when
-// a later commit succeeds, gets its seq then and goes to OnCommitted like a
-// non-urgent one (a second message, now in the record stream). For a
-// non-urgent record it means the queue was full and writing it out failed:
-// the record is not kept.
+// (alarms and vitals never wait for a broken disk): the stamped payload with
+// Seq 0 (no "seq" field), like a message of a daemon without a store. For an
+// urgent record it means its group commit failed; for a non-urgent one that
+// the last group commit failed, or has been running for longer than
+// StallAfter (ErrStalled: a hung disk). The record stays queued and, when a
+// later commit succeeds, gets its seq then and goes to OnCommitted like a
+// non-urgent one (a second message, now in the record stream); only a
+// non-urgent record that finds the queue over its bound is not kept. A
+// non-urgent Commit that finds the store failing first hands the records
+// queued before, which no caller has had, to OnNotDurable.
 func (s *Store) Commit(topic string, p wire.Stamped, clockSynced, urgent bool) (Record, error) {
 	if p == nil || isNilPointer(p) {
 		return Record{}, fmt.Errorf("store %s: commit %s: nil payload", s.path, topic)
@@ -79,7 +88,8 @@ func (s *Store) Commit(topic string, p wire.Stamped, clockSynced, urgent bool) (
 	if err != nil {
 		return Record{}, err
 	}
-	q := queued{topic: topic, p: p, cls: classify(topic), synced: clockSynced, size: recordHeader + len(topic) + len(unsequenced) + seqRoom, wait: urgent}
+	q := queued{topic: topic, p: p, cls: classify(topic), synced: clockSynced, size: recordHeader + len(topic) + 2*len(unsequenced) + seqRoom,
+		wait: urgent, unsequenced: unsequenced, told: urgent}
 	notDurable := func(what string, err error) (Record, error) {
 		return Record{Topic: topic, Payload: unsequenced}, fmt.Errorf("store %s: commit %s: %s: %w: %w", s.path, topic, what, ErrNotDurable, err)
 	}
@@ -103,20 +113,26 @@ func (s *Store) Commit(topic string, p wire.Stamped, clockSynced, urgent bool) (
 	s.mu.Lock()
 	err = s.admit(q.cls)
 	over := s.overQueued()
-	failErr := s.failErr
+	trouble := s.troubleLocked()
+	var told []Record
+	if err == nil && trouble != nil {
+		told = s.untoldLocked()
+	}
 	s.mu.Unlock()
+	s.tell(told) // before this record: they were queued first
 	switch {
 	case err != nil:
 		return Record{}, err
-	case over && failErr != nil:
+	case over && trouble != nil:
 		// The disk keeps failing; the writer retries once a window.
-		return notDurable("queue full and the last group commit failed", failErr)
+		return notDurable("queue full and the disk is failing; not kept", trouble)
 	case over:
 		// The writer has fallen behind: write now.
 		if err := s.flush(); err != nil {
-			return notDurable("queue full and the group commit failed", err)
+			return notDurable("queue full and the group commit failed; not kept", err)
 		}
 	}
+	q.told = trouble != nil
 	s.mu.Lock()
 	err = s.enqueue(q)
 	kick := err == nil && s.shouldKick()
@@ -127,7 +143,52 @@ func (s *Store) Commit(topic string, p wire.Stamped, clockSynced, urgent bool) (
 	if kick {
 		s.wake()
 	}
+	if trouble != nil {
+		return notDurable("the disk is failing; kept for a later group commit", trouble)
+	}
 	return Record{}, nil
+}
+
+// troubleLocked says why non-urgent records must not wait for the disk: the
+// last group commit failed, or the running one has taken longer than
+// StallAfter (a hung disk). Nil when the disk is keeping up; under s.mu.
+func (s *Store) troubleLocked() error {
+	if s.failErr != nil {
+		return s.failErr
+	}
+	if !s.writingSince.IsZero() {
+		if d := s.opts.Now().Sub(s.writingSince); d >= s.opts.StallAfter {
+			return fmt.Errorf("store %s: %w after %s", s.path, ErrStalled, d.Round(time.Millisecond))
+		}
+	}
+	return nil
+}
+
+// untoldLocked marks the queued records (and those the running group commit
+// holds) that no caller has had yet as told, and returns them without a
+// seq, in queue order; under s.mu.
+func (s *Store) untoldLocked() []Record {
+	var out []Record
+	for _, list := range [][]queued{s.inflight, s.pend} {
+		for i := range list {
+			if q := &list[i]; !q.told {
+				q.told = true
+				out = append(out, Record{Topic: q.topic, Payload: q.unsequenced})
+			}
+		}
+	}
+	return out
+}
+
+// tell hands records that are not durable (yet) to OnNotDurable, outside
+// every lock.
+func (s *Store) tell(recs []Record) {
+	if len(recs) == 0 {
+		return
+	}
+	if fn := s.opts.OnNotDurable; fn != nil {
+		fn(recs)
+	}
 }
 
 // overQueued says whether what waits in memory, counting the records the
@@ -301,6 +362,9 @@ func (s *Store) corrupt(key []byte, err error) error {
 		}
 		what = fmt.Sprintf("outbox key %x", key)
 		s.purge[string(key)] = struct{}{}
+	}
+	if seq := seqOf(key); seq != 0 {
+		s.corruptSeqs = append(s.corruptSeqs, seq) // its deletion writes a gap naming it
 	}
 	s.queueLocked()
 	s.st.Corrupt++

@@ -65,8 +65,11 @@ type Store struct {
 	pend         []queued
 	pendSize     int
 	pendAt       time.Time // when the oldest queued item arrived
+	inflight     []queued  // the records the running group commit holds (their told flags are under mu)
 	inflightN    int       // records being written by the running group commit
 	inflightSize int       // and their share of pendSize
+	writingSince time.Time // when the running group commit took its batch; zero when none runs
+	corruptSeqs  []uint64  // corrupt records queued for deletion: the commit deleting them writes their gap
 	acks         map[uint64]struct{}
 	purge        map[string]struct{} // malformed outbox keys to delete
 	audit        []Entry

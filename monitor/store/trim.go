@@ -11,9 +11,15 @@ import (
 	"github.com/chairside/chairside/monitor/wire"
 )
 
-// ReasonFull is the reason of the gap records the store writes (CONTRACT
-// §4): vitals from_seq..to_seq were dropped to stay under MaxBytes.
-const ReasonFull = "store_full"
+// Reasons of the gap records the store writes (CONTRACT §4).
+const (
+	// ReasonFull: vitals from_seq..to_seq were dropped to stay under
+	// MaxBytes.
+	ReasonFull = "store_full"
+	// ReasonCorrupt: the records from_seq..to_seq failed their CRC or JSON
+	// check and were deleted, so every hole the store leaves is explained.
+	ReasonCorrupt = "store_corrupt"
+)
 
 // trim drops the oldest droppable vitals until the outbox is 10 % under
 // MaxBytes (so a full store writes one gap record per trim, not one per
@@ -23,6 +29,7 @@ const ReasonFull = "store_full"
 func (s *Store) trim(outbox *bolt.Bucket, res *result) error {
 	target := s.opts.MaxBytes - s.opts.MaxBytes/10
 	var drop [][]byte
+	var bad []uint64 // corrupt records' seqs, for their gap
 	var from, to uint64
 	var topic string
 	c := outbox.Cursor()
@@ -32,6 +39,9 @@ func (s *Store) trim(outbox *bolt.Bucket, res *result) error {
 		case err != nil:
 			res.faults = append(res.faults, &CorruptError{File: s.path, What: fmt.Sprintf("outbox key %x", k), Err: err})
 			res.corrupt++
+			if seq := seqOf(k); seq != 0 {
+				bad = append(bad, seq)
+			}
 		case cls == classDroppable:
 			if from == 0 {
 				from, topic = r.Seq, r.Topic
@@ -50,6 +60,9 @@ func (s *Store) trim(outbox *bolt.Bucket, res *result) error {
 			return err
 		}
 	}
+	if err := s.putGaps(outbox, bad, ReasonCorrupt, res); err != nil {
+		return err
+	}
 	if to == 0 {
 		return nil
 	}
@@ -60,7 +73,7 @@ func (s *Store) trim(outbox *bolt.Bucket, res *result) error {
 		root = rootOf(topic)
 	}
 	seq := res.last + 1
-	gapTopic, payload, err := s.gapRecord(seq, from, to, synced, root, s.opts.Now())
+	gapTopic, payload, err := s.gapRecord(seq, from, to, ReasonFull, synced, root, s.opts.Now())
 	if err != nil {
 		return err
 	}
@@ -73,10 +86,42 @@ func (s *Store) trim(outbox *bolt.Bucket, res *result) error {
 	return nil
 }
 
-// gapRecord builds the topic and payload of the store_full gap from..to,
-// with seq.
-func (s *Store) gapRecord(seq, from, to uint64, synced bool, root string, now time.Time) (string, []byte, error) {
-	g := &wire.Gap{T: wire.At(now), FromSeq: from, ToSeq: to, Reason: ReasonFull}
+// putGaps writes a gap record with reason for each run of consecutive seqs
+// (deleted corrupt records), with the seqs after res.last.
+func (s *Store) putGaps(outbox *bolt.Bucket, seqs []uint64, reason string, res *result) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	seqs = slices.Clone(seqs)
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+	s.mu.Lock()
+	root, synced := s.root, s.synced
+	s.mu.Unlock()
+	for i := 0; i < len(seqs); {
+		j := i
+		for j+1 < len(seqs) && seqs[j+1] == seqs[j]+1 {
+			j++
+		}
+		seq := res.last + 1
+		topic, payload, err := s.gapRecord(seq, seqs[i], seqs[j], reason, synced, root, s.opts.Now())
+		if err != nil {
+			return err
+		}
+		if err := res.putRecord(outbox, seq, classKept, topic, payload); err != nil {
+			return err
+		}
+		res.last = seq
+		res.gaps++
+		s.log.Warn("gap record written", "reason", reason, "from_seq", seqs[i], "to_seq", seqs[j], "gap_seq", seq)
+		i = j + 1
+	}
+	return nil
+}
+
+// gapRecord builds the topic and payload of the gap from..to, with seq.
+func (s *Store) gapRecord(seq, from, to uint64, reason string, synced bool, root string, now time.Time) (string, []byte, error) {
+	g := &wire.Gap{T: wire.At(now), FromSeq: from, ToSeq: to, Reason: reason}
 	g.SetRecord(wire.Record{V: wire.Version, Stream: s.stream, Seq: seq, Boot: s.boot, ClockSynced: synced})
 	payload, err := json.Marshal(g)
 	if err != nil {

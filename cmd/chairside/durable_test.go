@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chairside/chairside/monitor"
+	"github.com/chairside/chairside/monitor/config"
+	"github.com/chairside/chairside/monitor/store"
+	"github.com/chairside/chairside/monitor/wire"
+)
+
+// hungStore is a disk that stops answering: every write blocks until the
+// test ends (an SD card that hangs rather than fails).
+type hungStore struct {
+	gate    chan struct{}
+	mu      sync.Mutex
+	entered map[string]int
+}
+
+func newHungStore() *hungStore {
+	return &hungStore{gate: make(chan struct{}), entered: map[string]int{}}
+}
+
+func (h *hungStore) block(what string) {
+	h.mu.Lock()
+	h.entered[what]++
+	h.mu.Unlock()
+	<-h.gate
+}
+
+func (h *hungStore) count(what string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.entered[what]
+}
+
+func (h *hungStore) Commit(topic string, p wire.Stamped, clockSynced, urgent bool) (store.Record, error) {
+	h.block("commit")
+	return store.Record{}, errors.New("released")
+}
+func (h *hungStore) SetOnCommitted(fn func([]store.Record))      {}
+func (h *hungStore) LogAudit(e store.Entry) error                { h.block("audit"); return nil }
+func (h *hungStore) SaveSnapshot(b []byte) error                 { h.block("snapshot"); return nil }
+func (h *hungStore) Pending(uint64, int) ([]store.Record, error) { return nil, nil }
+func (h *hungStore) Ack(uint64)                                  {}
+func (h *hungStore) Flush() error                                { h.block("flush"); return nil }
+func (h *hungStore) Stats() store.Stats                          { return store.Stats{} }
+
+// gatedStore commits at once and saves each snapshot only when the test lets
+// it.
+type gatedStore struct {
+	hungStore
+	saves chan []byte
+	done  chan error
+}
+
+func (g *gatedStore) Commit(topic string, p wire.Stamped, clockSynced, urgent bool) (store.Record, error) {
+	return store.Record{Seq: 1, Topic: topic, Payload: []byte(`{}`)}, nil
+}
+func (g *gatedStore) LogAudit(e store.Entry) error { return nil }
+func (g *gatedStore) SaveSnapshot(b []byte) error {
+	g.saves <- b
+	return <-g.done
+}
+
+type showAnn struct {
+	mu    sync.Mutex
+	shown []monitor.Annunciation
+}
+
+func (a *showAnn) Show(s monitor.Annunciation) {
+	a.mu.Lock()
+	a.shown = append(a.shown, s)
+	a.mu.Unlock()
+}
+func (a *showAnn) Remind()    {}
+func (a *showAnn) count() int { a.mu.Lock(); defer a.mu.Unlock(); return len(a.shown) }
+
+// pipeline is the daemon's engine side as runDaemon wires it (engine loop,
+// outputs, writer, snapshotter, publisher), on a given store, with a fake
+// broker.
+type pipeline struct {
+	in      chan any
+	link    *fakeLink
+	ann     *showAnn
+	faults  chan string
+	replies chan []byte
+}
+
+func startPipeline(t *testing.T, st storage, bound time.Duration) *pipeline {
+	t.Helper()
+	cfg, problems := config.Load(filepath.Join("..", "..", "configs", "chairside.toml"))
+	if err := problems.Err(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := &pipeline{in: make(chan any, 1024), link: &fakeLink{}, ann: &showAnn{}, faults: make(chan string, 100), replies: make(chan []byte, 100)}
+	d := &daemon{cfg: cfg, log: log, in: p.in, st: st}
+	d.faults = &faultRaiser{log: log, raise: func(msg string) {
+		p.faults <- msg
+		d.external(ctx, monitor.StoreFault, true, msg)
+	}}
+	e, err := monitor.New(cfg.Engine(1), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.engine = e
+	var backlog backlogStore
+	if st != nil {
+		backlog = st
+	}
+	pub := newPublisher(ctx, p.link, backlog, log)
+	go pub.run()
+	d.out = &outputs{ctx: ctx, log: log, root: "t/c", stream: "s", boot: 1, st: st, synced: func() bool { return true },
+		in: p.in, pub: pub, ann: p.ann, writes: make(chan writeReq, 4096), stallAfter: bound}
+	d.snaps = newSnapshotter(st, log, d.faults.fault, func(m outMsg) { p.replies <- m.payload; pub.send(m) }, "t/c/cmd/reply")
+	d.snaps.bound = bound
+	go d.out.runWriter(make(chan struct{}), d.faults.fault)
+	go d.snaps.run(ctx)
+	snapshots := d.snapshotStep()
+	go func() {
+		_ = monitor.RunLoop(ctx, e, monitor.RealClock{}, p.in, d.out.handle, func(e *monitor.Engine) { snapshots(e, time.Now()) })
+	}()
+	return p
+}
+
+func (p *pipeline) command(id, action string) {
+	p.in <- monitor.Command{Command: wire.Command{V: wire.Version, ID: id, T: wire.At(time.Now()), Action: action, By: "nurse@station"}}
+}
+
+func (p *pipeline) published(substr ...string) bool {
+	p.link.mu.Lock()
+	defer p.link.mu.Unlock()
+next:
+	for _, m := range p.link.published {
+		for _, s := range substr {
+			if !strings.Contains(m, s) {
+				continue next
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// TestHungDiskNeverStopsAlarmsVitalsOrAnnunciation: with a store whose every
+// write hangs, the engine goes on: the session starts, its vitals go out every
+// second, an alarm is published and annunciated, the reply goes out saying
+// the effect is not durable, and store_fault is raised. (Before, the engine
+// goroutine waited for the snapshot's fsync after the first state change:
+// nothing more came out until the watchdog restarted the daemon.)
+func TestHungDiskNeverStopsAlarmsVitalsOrAnnunciation(t *testing.T) {
+	st := newHungStore()
+	defer close(st.gate)
+	p := startPipeline(t, st, 50*time.Millisecond)
+
+	p.command("c-1", wire.ActionSessionStart)
+	eventually(t, "the snapshot save hangs", func() bool { return st.count("snapshot") == 1 })
+	eventually(t, "the reply, not durable", func() bool { return p.published(`"id":"c-1"`, `"ok":true`, `"durable":false`) })
+	eventually(t, "store_fault raised", func() bool { return len(p.faults) > 0 })
+	p.in <- monitor.ExternalCondition{Condition: monitor.AnnunciatorFault, Present: true, Message: "annunciator: test"}
+	eventually(t, "the alarm published", func() bool { return p.published(`"condition":"annunciator_fault"`, `"phase":"start"`) })
+	eventually(t, "the alarms annunciated", func() bool { return p.ann.count() > 0 })
+	eventually(t, "the store_fault alarm published", func() bool { return p.published(`"condition":"store_fault"`) })
+	eventually(t, "SpO2 published", func() bool { return p.published(`"param":"spo2"`) })
+	eventually(t, "pulse published", func() bool { return p.published(`"param":"pulse"`) })
+	if p.published(`"param":"spo2"`, `"seq"`) {
+		t.Error("a vital with a seq from a store that never wrote one")
+	}
+	// The engine still answers: a second command goes through.
+	p.command("c-2", wire.ActionMark)
+	eventually(t, "the second reply", func() bool { return p.published(`"id":"c-2"`) })
+}
+
+// TestReplyWaitsForTheDurableSnapshot: a command's reply goes out only after
+// the snapshot holding its effect is saved (before, it went to the broker
+// before the save had even started: a kill -9 after "session_end ok" brought
+// the infusion back); a failed save still answers, as not durable.
+func TestReplyWaitsForTheDurableSnapshot(t *testing.T) {
+	st := &gatedStore{hungStore: *newHungStore(), saves: make(chan []byte), done: make(chan error)}
+	defer close(st.gate)
+	p := startPipeline(t, st, time.Hour)
+
+	p.command("c-1", wire.ActionSessionStart)
+	snap := <-st.saves
+	if !strings.Contains(string(snap), `"IDs":["c-1"]`) {
+		t.Errorf("the snapshot saved does not hold the command: %.300s", snap)
+	}
+	select {
+	case r := <-p.replies:
+		t.Fatalf("reply %s sent before its effect was durable", r)
+	default:
+	}
+	st.done <- nil
+	if r := <-p.replies; !strings.Contains(string(r), `"id":"c-1"`) || strings.Contains(string(r), "durable") {
+		t.Errorf("reply after the save: %s", r)
+	}
+
+	p.command("c-2", wire.ActionSessionEnd)
+	<-st.saves
+	select {
+	case r := <-p.replies:
+		t.Fatalf("reply %s sent before its effect was durable", r)
+	default:
+	}
+	st.done <- errors.New("disk full")
+	if r := <-p.replies; !strings.Contains(string(r), `"id":"c-2"`) || !strings.Contains(string(r), `"durable":false`) {
+		t.Errorf("reply after a failed save: %s", r)
+	}
+	if f := <-p.faults; !strings.Contains(f, "disk full") {
+		t.Errorf("store_fault %q", f)
+	}
+}

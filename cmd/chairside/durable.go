@@ -378,14 +378,6 @@ type heldReply struct {
 	reply wire.Reply
 }
 
-// replyMsg is a command reply, with "durable": false when its effect may not
-// survive a restart (an addition to CONTRACT §4's reply, which readers that
-// do not know it ignore).
-type replyMsg struct {
-	wire.Reply
-	Durable *bool `json:"durable,omitempty"`
-}
-
 func newSnapshotter(st storage, log *slog.Logger, fault func(error), publish func(outMsg), topic string) *snapshotter {
 	s := &snapshotter{st: st, log: log, bound: stallAfter, fault: fault, publish: publish, topic: topic, wake: make(chan struct{}, 1)}
 	s.idle = sync.NewCond(&s.mu)
@@ -424,7 +416,7 @@ func (s *snapshotter) submit(snap []byte, replies []wire.Reply) {
 
 func (s *snapshotter) send(replies []wire.Reply, durable bool) {
 	for _, r := range replies {
-		m := replyMsg{Reply: r}
+		m := r
 		if !durable {
 			m.Durable = new(bool)
 		}

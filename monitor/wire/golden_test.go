@@ -53,7 +53,7 @@ func goldenPayloads() map[string]any {
 			Alarms: map[string]int{"spo2_low/high": 1}, MinutesOutOfRange: map[string]float64{"spo2_low": 0.5},
 			Marks: []Mark{{T: at(-time.Hour), Note: "cuff moved to the left arm", By: nurse}}, GateOverrideBy: &nurse},
 		"gap":       Gap{Record: rec, T: at(0), FromSeq: 100, ToSeq: 180, Reason: "store_full"},
-		"cmd_reply": Reply{V: Version, ID: "r-77", OK: false, Error: "alarm a-3-99 is not current"},
+		"cmd_reply": Reply{V: Version, ID: "r-77", OK: false, Error: "alarm a-3-99 is not current", Durable: new(bool)},
 		"cmd": Command{V: Version, ID: "r-77", T: at(0), Action: ActionLimits, By: nurse, Alarm: "*",
 			Encounter: "enc-881", Override: true, Note: "note",
 			Limit: map[string]any{"condition": "spo2_low", "priority": "medium", "below": 90.0}},

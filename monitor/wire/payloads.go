@@ -184,6 +184,10 @@ type Reply struct {
 	ID    string `json:"id"`
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
+	// Durable is false (and otherwise absent) when the command took effect
+	// but the chair could not save it: its store failed or hangs, so a
+	// restart may undo it. The chair raises store_fault meanwhile.
+	Durable *bool `json:"durable,omitempty"`
 }
 
 // Stamped is a record-stream payload: the store stamps its record fields when

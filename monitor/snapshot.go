@@ -135,6 +135,16 @@ func Restore(cfg Config, snap Snapshot, now time.Time) (*Engine, []Event, error)
 			}
 		}
 	}
+	// The daemon's own observations (annunciator, store, clock, link) are
+	// judged again at every start: a fault fixed before the restart (the
+	// config changed, the disk replaced) must not be restored as present,
+	// with nothing left to end it. One still there is raised again.
+	for _, a := range e.alarms {
+		if _, external := externalPriority[a.Key]; external && a.Present {
+			e.end(a.Key)
+			a.Message += " (judged again at restart)"
+		}
+	}
 	if req := e.nibp.InFlight; req != "" && e.nibpIdx >= 0 {
 		e.emit(NIBPAbort{Sensor: e.nibpIdx, Request: req, Reason: "chairside restarted during the measurement"})
 		e.nibp.InFlight, e.nibp.HoldUntil = "", time.Time{}

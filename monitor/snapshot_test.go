@@ -141,3 +141,36 @@ func FuzzRestore(f *testing.F) {
 		e.Command(now, Command{Command: wire.Command{V: 1, ID: "y", T: wire.At(now), Action: wire.ActionSessionEnd, By: "f"}})
 	})
 }
+
+// A fault the daemon observes from outside the engine (here the
+// annunciator) that was present before a restart is not restored as
+// present: the restart judges it again, so a fault fixed meanwhile (kind =
+// "none" now) ends instead of reminding for ever. One that is still there
+// is raised again by the daemon as a new alarm.
+func TestRestoreEndsExternalConditionsForReJudging(t *testing.T) {
+	cfg := rigConfig(shippedProtocol(t))
+	e, _ := New(cfg, t0)
+	e.External(t0, AnnunciatorFault, true, "annunciator: gpio: pin \"GPIO18\" not found")
+	e.External(t0, ClockUnsynced, true, "clock not synced")
+	e2, evs, err := Restore(cfg, e.Snapshot(), t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := map[string]bool{}
+	for _, ev := range evs {
+		if a, ok := ev.(wire.Alarm); ok && a.Phase == wire.PhaseEnd {
+			ended[a.Condition] = true
+		}
+	}
+	if !ended[AnnunciatorFault] || !ended[ClockUnsynced] {
+		t.Fatalf("restore did not end the external conditions: ended %v", ended)
+	}
+	for _, ev := range e2.External(t0.Add(time.Minute), ClockUnsynced, true, "clock not synced") {
+		if a, ok := ev.(wire.Alarm); ok && a.Condition == ClockUnsynced && a.Phase != wire.PhaseStart {
+			t.Fatalf("a condition still present after the restart is not a new alarm: %+v", a)
+		}
+	}
+	if n := len(e2.Snapshot().Alarms); n != 1 {
+		t.Fatalf("after the restart %d alarms are current, want only the clock's again", n)
+	}
+}

@@ -120,7 +120,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 	d.link, err = mqttlink.New(mqttlink.Config{
 		Broker: cfg.MQTT.Broker, ClientID: "chairside-" + cfg.Chair, Username: cfg.MQTT.Username, Password: password,
 		CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile, Keepalive: cfg.MQTT.Keepalive,
-		Will: &mqttlink.Message{Topic: root + "/" + wire.TopicState, Payload: d.statePayload(false), Retained: true, QoS: 1},
+		Will: &mqttlink.Message{Topic: root + "/" + wire.TopicState, Payload: d.willPayload(), Retained: true, QoS: 1},
 		Offline: func() *mqttlink.Message {
 			return &mqttlink.Message{Topic: root + "/" + wire.TopicState, Payload: d.statePayload(false), Retained: true, QoS: 1}
 		},
@@ -339,7 +339,18 @@ func (d *daemon) snapshot(e *monitor.Engine) []byte {
 	return b
 }
 
-// statePayload is the retained state message (heartbeat, Will, offline).
+// willPayload is the MQTT Will: registered once at connect and sent by the
+// broker at some later time, so it carries only what stays true (no t,
+// session or phase; see wire.State.Will).
+func (d *daemon) willPayload() []byte {
+	d.out.mu.Lock()
+	s := d.out.state
+	d.out.mu.Unlock()
+	b, _ := json.Marshal(s.Will())
+	return b
+}
+
+// statePayload is the retained state message (heartbeat, clean offline).
 func (d *daemon) statePayload(online bool) []byte {
 	d.out.mu.Lock()
 	s := d.out.state

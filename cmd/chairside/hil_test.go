@@ -439,6 +439,12 @@ func TestHILSession(t *testing.T) {
 	if code, _ := be.stop(syscall.SIGKILL); code == 0 {
 		t.Fatal("SIGKILL exited 0?")
 	}
+	// The broker sends the Will, which was registered at start (phase idle
+	// then): it must not say a phase, a session or a time it cannot know.
+	will := rec.waitFor(t, "the Will of boot 1", "/state", 10*time.Second, func(v map[string]any) bool { return v["online"] == false && num(v["boot"]) == 1 })
+	if will["phase"] != nil || will["session"] != nil || will["t"] != nil {
+		t.Fatalf("the Will says what it cannot know: %v", will)
+	}
 	be.start()
 	rec.waitFor(t, "boot 2 online", "/state", 15*time.Second, func(v map[string]any) bool { return v["online"] == true && num(v["boot"]) == 2 })
 	rec.waitFor(t, "resumed session", "/session", 10*time.Second, func(v map[string]any) bool {

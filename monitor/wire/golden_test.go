@@ -32,6 +32,8 @@ func goldenPayloads() map[string]any {
 	return map[string]any{
 		"state": State{V: Version, Online: true, Boot: 3, Stream: rec.Stream, Version: "v1.2.3", T: at(0),
 			ClockSynced: true, Session: "s-20261122-0800-3", Phase: "infusion"},
+		"state_will": State{V: Version, Online: true, Boot: 3, Stream: rec.Stream, Version: "v1.2.3", T: at(0),
+			ClockSynced: true, Session: "s-20261122-0800-3", Phase: "infusion"}.Will(),
 		"vitals_spo2": Vital{Record: rec, T: at(0), Session: "s-20261122-0800-3", Param: "spo2", Value: N(97),
 			Unit: "%", Source: "nonin", Flags: []string{"artifact"}},
 		"vitals_pulse": Vital{Record: rec, T: at(0), Session: "s-20261122-0800-3", Param: "pulse", Value: Num{},

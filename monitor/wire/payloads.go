@@ -1,5 +1,7 @@
 package wire
 
+import "encoding/json"
+
 // Record holds the fields every record-stream message carries (vitals/*, alarm,
 // session, session/summary, gap). The engine leaves them zero; the outbox
 // fills them in when it commits the message, so seq is assigned exactly once.
@@ -25,7 +27,59 @@ type State struct {
 	ClockSynced bool   `json:"clock_synced"`
 	Session     string `json:"session"`
 	Phase       string `json:"phase"`
+
+	will bool // made by Will: encode t, clock_synced, session and phase as null
 }
+
+// Will is the state message the broker publishes for the chair when it is
+// gone without a word (its MQTT Will). It is handed to the broker at connect
+// and sent at some unknown later time, so it says only what stays true: which
+// chair run it was (boot, stream, version) and that it is offline. t,
+// clock_synced, session and phase are null (unknown then): a subscriber keeps
+// the session and phase it last had from state and session, and never shows
+// a phase the chair left hours ago.
+func (s State) Will() State { return State{V: s.V, Boot: s.Boot, Stream: s.Stream, Version: s.Version, will: true} }
+
+// MarshalJSON writes the state; a Will's unknown fields as null.
+func (s State) MarshalJSON() ([]byte, error) {
+	type plain State
+	if !s.will {
+		return json.Marshal(plain(s))
+	}
+	return json.Marshal(struct {
+		V           int     `json:"v"`
+		Online      bool    `json:"online"`
+		Boot        uint64  `json:"boot"`
+		Stream      string  `json:"stream"`
+		Version     string  `json:"version"`
+		T           *Time   `json:"t"`
+		ClockSynced *bool   `json:"clock_synced"`
+		Session     *string `json:"session"`
+		Phase       *string `json:"phase"`
+	}{V: s.V, Boot: s.Boot, Stream: s.Stream, Version: s.Version})
+}
+
+// UnmarshalJSON reads a state; one whose phase is null is a Will (IsWill).
+func (s *State) UnmarshalJSON(b []byte) error {
+	type plain State
+	var p struct {
+		plain
+		Phase *string `json:"phase"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*s = State(p.plain)
+	if p.Phase == nil {
+		s.will = true
+	} else {
+		s.Phase = *p.Phase
+	}
+	return nil
+}
+
+// IsWill reports a Will: t, clock_synced, session and phase are unknown.
+func (s State) IsWill() bool { return s.will }
 
 // Vital is one second's SpO2 or pulse (topics vitals/spo2, vitals/pulse).
 // Value is null with flags saying why when there is no valid value.

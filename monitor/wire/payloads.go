@@ -38,7 +38,9 @@ type State struct {
 // clock_synced, session and phase are null (unknown then): a subscriber keeps
 // the session and phase it last had from state and session, and never shows
 // a phase the chair left hours ago.
-func (s State) Will() State { return State{V: s.V, Boot: s.Boot, Stream: s.Stream, Version: s.Version, will: true} }
+func (s State) Will() State {
+	return State{V: s.V, Boot: s.Boot, Stream: s.Stream, Version: s.Version, will: true}
+}
 
 // MarshalJSON writes the state; a Will's unknown fields as null.
 func (s State) MarshalJSON() ([]byte, error) {

@@ -160,6 +160,14 @@ func (e *Engine) apply(c Command) error {
 			}
 			e.sess.GateOverrideBy = c.By
 		}
+		if !e.sess.Baseline.Systolic.Valid {
+			// The gate cannot be judged without a baseline blood pressure:
+			// starting anyway is a decision someone must own, like the gate.
+			if !c.Override {
+				return fmt.Errorf("no baseline blood pressure (%s): send infusion_start with \"override\": true to start without one", e.noBaselineBP())
+			}
+			e.sess.GateOverrideBy = c.By
+		}
 		e.enterPhase(protocol.Infusion)
 	case wire.ActionInfusionEnd:
 		if e.sess.Phase != protocol.Infusion {

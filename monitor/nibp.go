@@ -150,10 +150,14 @@ func (e *Engine) nibpResult(r vitals.Result) {
 	}
 	// The baseline BP is the baseline phase's last measurement, or the
 	// infusion's first when the baseline had none.
-	if s.Phase == protocol.Baseline || (s.Phase == protocol.Infusion && !s.Baseline.Systolic.Valid) {
+	firstOfInfusion := s.Phase == protocol.Infusion && !s.Baseline.Systolic.Valid
+	if s.Phase == protocol.Baseline || firstOfInfusion {
 		s.Baseline.Systolic, s.Baseline.Diastolic = wire.N(sys), wire.N(dia)
 	}
-	if s.Phase == protocol.Baseline {
+	if s.Phase == protocol.Baseline || firstOfInfusion {
+		// The infusion's first measurement stands in for a baseline that
+		// was missing (started with an override): it is judged against the
+		// gate too, so the team learns that the gate would have held.
 		e.judgeGate(sys, dia)
 	}
 	e.evaluateNIBP(sys, dia, float64(r.Mean), r.Mean > 0)
@@ -180,9 +184,28 @@ func (e *Engine) judgeGate(sys, dia float64) {
 	if !sysOver {
 		value, limit = dia, g.DiastolicAtLeast
 	}
+	then := "infusion_start needs an override"
+	if e.sess.Phase == protocol.Infusion {
+		then = fmt.Sprintf("the infusion was started without a baseline (override by %s)", e.sess.GateOverrideBy)
+	}
 	e.raise(condGate, condGate, wire.KindTechnical, true, protocol.Low, false, wire.N(value), wire.N(limit),
-		fmt.Sprintf("baseline BP %s/%s is at or above the gate %s/%s: infusion_start needs an override",
-			protocol.FormatNumber(sys), protocol.FormatNumber(dia), protocol.FormatNumber(g.SystolicAtLeast), protocol.FormatNumber(g.DiastolicAtLeast)))
+		fmt.Sprintf("baseline BP %s/%s is at or above the gate %s/%s: %s",
+			protocol.FormatNumber(sys), protocol.FormatNumber(dia), protocol.FormatNumber(g.SystolicAtLeast), protocol.FormatNumber(g.DiastolicAtLeast), then))
+}
+
+// noBaselineBP says why the session has no baseline blood pressure.
+func (e *Engine) noBaselineBP() string {
+	n := &e.nibp
+	switch {
+	case e.nibpIdx < 0:
+		return "no NIBP module is configured"
+	case n.InFlight != "":
+		return fmt.Sprintf("measurement %s is still running", n.InFlight)
+	case e.findKey(condNIBPFailed) != nil:
+		return "the baseline measurement failed"
+	default:
+		return "none measured yet"
+	}
 }
 
 // nibpNow asks for a measurement as soon as min_nibp_gap allows.

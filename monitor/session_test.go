@@ -302,7 +302,7 @@ func TestDischargeCheckNotMet(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.Protocol.AutoStartAfter = 0 })
 	r.bpTook = time.Second
 	r.startSession()
-	r.cmd(wire.ActionInfusionStart)
+	r.cmd(wire.ActionInfusionStart, func(c *Command) { c.Override = true }) // no baseline BP either
 	r.run(time.Minute)
 	r.cmd(wire.ActionInfusionEnd)
 	r.spo2, r.pulse = 93, 135

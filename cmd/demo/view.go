@@ -248,7 +248,9 @@ func (v *view) nurse() {
 		s := cv.session
 		in := time.Duration(float64(time.Since(s.PhaseStarted.Time)) * v.speed)
 		switch {
-		case s.Phase == "baseline" && in >= infusionStartAt && !cv.asked["infusion_start "+s.ID]:
+		case s.Phase == "baseline" && in >= infusionStartAt && s.Baseline.Systolic.Valid && !cv.asked["infusion_start "+s.ID]:
+			// A real nurse waits for the baseline blood pressure too: the
+			// chair refuses infusion_start without one (or an override).
 			c := wire.Command{Action: wire.ActionInfusionStart}
 			for _, a := range cv.alarms {
 				c.Override = c.Override || a.Condition == "baseline_bp_above_gate"

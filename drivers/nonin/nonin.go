@@ -45,8 +45,9 @@ const defaultMaxBackoff = time.Second
 var lineMode = serial.Mode{BaudRate: 9600, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit}
 
 // Dev is a Nonin oximeter on a serial port. Run owns the port: it reads,
-// decodes, sends each value to the sink as its frame arrives and the frame
-// counts once a second, and reopens the port after an unplug.
+// decodes, sends each value to the sink as soon as the decoder gives it (a
+// DF2/DF7 packet's when the next SYNC frame closes it) and the frame counts
+// once a second, and reopens the port after an unplug.
 type Dev struct {
 	opts    Opts
 	sink    drivers.Sink
@@ -152,19 +153,19 @@ const frameTime = time.Second / framesPerSec
 // (fresh) or at some time since the last read.
 //
 // Without knowing when the last frame arrived, it reads again a frame and a
-// half (slackMargin) before the next frame that carries a value can be
-// complete. That frame follows the QuietFrames frames before it, a frame
-// time each, except that the first of them may be all but complete when
-// already begun, and otherwise may be about to start, and then takes only
-// its time on the wire. After a packet's SpO2 frame that pause is about
-// 290 ms and ends before the packet's last two frames, each of which then
-// wakes the process once more.
+// half (slackMargin) before the next frame that emits a value (the SYNC
+// frame that closes a DF2/DF7 packet) can be complete. That frame follows
+// the QuietFrames frames before it, a frame time each, except that the first
+// of them may be all but complete when already begun, and otherwise may be
+// about to start, and then takes only its time on the wire. After a SYNC
+// frame that pause is about 305 ms and ends before the packet's last frame,
+// which then wakes the process once more before the closing SYNC.
 //
 // After a fresh chunk ending on a whole frame, the stream's beat is known:
 // the device sends a frame every frameTime, so the pause ends halfway
 // between the last quiet frame's end and the value frame's first byte
 // (beatGuard, 4 ms either side), and the next wake-up is for the value
-// frame itself: three a packet instead of five. Should such a pause end
+// frame itself: two a packet instead of three. Should such a pause end
 // after the value frame has begun (a host that delivers bytes in bursts, a
 // timer very late), every later pause of the session keeps the margin. A
 // pause shorter than two frames saves nothing.

@@ -91,9 +91,12 @@ import (
 //
 // DF8 frames carry their own values, and only STATUS1 has bit 7 set, so one
 // lost byte always breaks its frame (the next STATUS1 moves into it) and no
-// value is read from a shifted place. Two or more bytes lost close together
-// can, rarely, leave a well-formed frame made of two frames' bytes; nothing
-// on the DF8 wire tells it from a real one.
+// value is read from a shifted place. Two bytes lost, one in a frame and the
+// next frame's STATUS1, would leave a well-formed frame made of two frames'
+// bytes (an SpO2 read from a STATUS2), which nothing on the DF8 wire tells
+// from a real one; but its bytes straddle the second between two frames.
+// Gap, called by a reader that saw the line quiet that long with a frame
+// begun, drops that frame's bytes before the next frame's arrive.
 //
 // A Decoder does not allocate after New and is not safe for concurrent use.
 type Decoder struct {
@@ -208,6 +211,28 @@ func (d *Decoder) Reset() {
 	d.locked, d.aligned, d.idx, d.pflags = false, false, 0, 0
 	d.float = [packetFrames]byte{}
 	d.last = missingState()
+}
+
+// Gap tells a DF8 decoder that the line was quiet for longer than one frame
+// takes on the wire (about a second passes between two DF8 frames, 4 ms
+// within one): bytes of a frame begun before it can only be completed by
+// bytes of another frame, so they are dropped, as Reset drops them (a whole
+// frame still waiting for its successor to lock is kept), and the decoder
+// hunts again. Without a partial frame, and in DF2/DF7, it does nothing.
+func (d *Decoder) Gap() {
+	if d.format != DF8 || d.n%d.flen == 0 {
+		return
+	}
+	for d.n >= d.flen {
+		if !d.lone() {
+			d.drop(1)
+			d.skip()
+		}
+	}
+	for ; d.n > 0; d.n-- {
+		d.skip()
+	}
+	d.locked = false
 }
 
 // Feed decodes p. It never fails: bytes that do not fit are counted.

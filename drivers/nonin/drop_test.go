@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/chairside/chairside/monitor/vitals"
 )
@@ -133,5 +134,83 @@ func TestDF8LostBytes(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// df8LossStream gives 12 DF8 frames whose HR and SpO2 differ in every frame
+// (and from every STATUS2), one slice per frame, and whether a reading is a
+// value some frame carried.
+func df8LossStream(t *testing.T) ([][]byte, func(x vitals.Reading) bool) {
+	e, _ := NewEncoder(DF8)
+	var frames [][]byte
+	var want []State
+	for i := 0; i < 12; i++ {
+		s := Steady(int16(88+i), int16(60+7*i))
+		s.SmartPoint = i%2 == 0 // STATUS2 0x20: 32, an SpO2 if read in its place
+		frames = append(frames, e.Append(nil, &s))
+		want = append(want, s)
+	}
+	return frames, func(x vitals.Reading) bool {
+		for _, s := range want {
+			if (x.Param == vitals.SpO2 && x.Value == s.SpO2) || (x.Param == vitals.Pulse && x.Value == s.HR) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// TestDF8TwoLostBytesAcrossTheGap: two bytes lost, one in a frame and the
+// next frame's STATUS1, leave a well-formed frame of two frames' bytes (an
+// SpO2 read from a STATUS2). Those bytes straddle the second between two
+// frames, and the driver, which reads each DF8 frame as it comes, tells the
+// decoder so (Gap): with any two bytes lost, every value decoded is a true
+// one, chunked as the driver reads them, a second apart.
+func TestDF8TwoLostBytesAcrossTheGap(t *testing.T) {
+	frames, isTrue := df8LossStream(t)
+	for a := 0; a < 4*len(frames); a++ {
+		for b := a + 1; b < 4*len(frames); b++ {
+			d, r := newDec(t, DF8)
+			dev := &Dev{dec: d, opts: Opts{Format: DF8}}
+			at := time.Unix(1000, 0)
+			for j, fr := range frames {
+				var chunk []byte
+				for k, c := range fr {
+					if n := 4*j + k; n != a && n != b {
+						chunk = append(chunk, c)
+					}
+				}
+				if len(chunk) > 0 {
+					dev.feedAt(chunk, at)
+				}
+				at = at.Add(time.Second)
+			}
+			for _, x := range r.readings {
+				if !isTrue(x) {
+					t.Fatalf("bytes %d and %d lost: reading %+v is no frame's value", a, b, x)
+				}
+			}
+			if len(r.readings) < 2*(len(frames)-4) {
+				t.Fatalf("bytes %d and %d lost: only %d readings", a, b, len(r.readings))
+			}
+		}
+	}
+}
+
+// TestDF8FeedAtKeepsSplitFrames: a DF8 frame read in two chunks a few
+// milliseconds apart is one frame; Gap only drops a frame begun before a
+// quiet line.
+func TestDF8FeedAtKeepsSplitFrames(t *testing.T) {
+	frames, _ := df8LossStream(t)
+	d, r := newDec(t, DF8)
+	dev := &Dev{dec: d, opts: Opts{Format: DF8}}
+	at := time.Unix(1000, 0)
+	for _, fr := range frames {
+		dev.feedAt(fr[:2], at)
+		dev.feedAt(fr[2:], at.Add(3*time.Millisecond))
+		at = at.Add(time.Second)
+	}
+	if len(r.readings) != 2*len(frames) || d.Garbled() != 0 {
+		t.Errorf("%d readings of %d, garbled %d", len(r.readings), 2*len(frames), d.Garbled())
 	}
 }

@@ -59,6 +59,8 @@ type Dev struct {
 	// The session's pacing (see slack), touched only by its goroutine.
 	onBeat  bool // the pause asked for last ends between two frames, by the stream's beat
 	offBeat bool // a pause on the beat ended too late this session: the margin is back
+
+	lastChunk time.Time // when the last chunk was read (DF8 gaps, see feedAt)
 }
 
 // New checks opts and returns a driver that sends what it decodes to sink.
@@ -129,7 +131,7 @@ func (d *Dev) Run(ctx context.Context) error {
 // session reads one opened port until it fails or ctx is done.
 func (d *Dev) session(ctx context.Context, p *serialport.Port) error {
 	d.newSession()
-	err := serialport.PumpPaced(ctx, p, d.buf[:], d.dec.Feed, d.opts.StatusEvery, d.sendStatus, d.slack)
+	err := serialport.PumpPaced(ctx, p, d.buf[:], d.feed, d.opts.StatusEvery, d.sendStatus, d.slack)
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("nonin: %s: %w", p, err)
 	}
@@ -141,6 +143,27 @@ func (d *Dev) session(ctx context.Context, p *serialport.Port) error {
 func (d *Dev) newSession() {
 	d.dec.Reset()
 	d.onBeat, d.offBeat = false, false
+	d.lastChunk = time.Time{}
+}
+
+// df8Gap is how long the line may stay quiet inside a DF8 frame: its 4 bytes
+// take 4 ms, the next frame comes a second later, and DF8 reads are never
+// paused (slack is 0), so a chunk read this long after the last one with a
+// frame begun is another frame's bytes.
+const df8Gap = 200 * time.Millisecond
+
+func (d *Dev) feed(p []byte) { d.feedAt(p, time.Now()) }
+
+// feedAt feeds a chunk read at now. In DF8 a frame begun before a quiet
+// line is dropped (Decoder.Gap) rather than completed with the next frame's
+// bytes, which after two lost bytes would give a well-formed frame with a
+// value from the wrong place.
+func (d *Dev) feedAt(p []byte, now time.Time) {
+	if d.opts.Format == DF8 && !d.lastChunk.IsZero() && now.Sub(d.lastChunk) >= df8Gap {
+		d.dec.Gap()
+	}
+	d.lastChunk = now
+	d.dec.Feed(p)
 }
 
 func (d *Dev) sendStatus() { d.sink.Status(d.dec.Status()) }

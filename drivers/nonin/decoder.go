@@ -96,7 +96,10 @@ import (
 // bytes (an SpO2 read from a STATUS2), which nothing on the DF8 wire tells
 // from a real one; but its bytes straddle the second between two frames.
 // Gap, called by a reader that saw the line quiet that long with a frame
-// begun, drops that frame's bytes before the next frame's arrive.
+// begun, drops that frame's bytes before the next frame's arrive. No
+// checksum either keeps random bytes from making well-formed frames (one
+// window in 20): a gated decoder (the driver's) decodes only frames that
+// begin right after a Gap, as the device's do.
 //
 // A Decoder does not allocate after New and is not safe for concurrent use.
 type Decoder struct {
@@ -120,8 +123,14 @@ type Decoder struct {
 
 	frames, garbled, skipped uint64
 	discarded                uint64 // DF2/DF7 packets of the wrong length
-	run                      uint64 // bytes in the current run of skipped bytes
-	opening                  bool   // no frame counted since New or Reset: the run rounds down
+
+	// DF8 timing (see gateOnGaps): bytes fed, where the last Gap fell in
+	// them, and where the frame being taken began.
+	gated             bool
+	gapSeen           bool
+	fed, gapAt, start uint64
+	run               uint64 // bytes in the current run of skipped bytes
+	opening           bool   // no frame counted since New or Reset: the run rounds down
 }
 
 // NewDecoder returns a decoder for format f whose readings carry sensor as
@@ -220,7 +229,11 @@ func (d *Decoder) Reset() {
 // frame still waiting for its successor to lock is kept), and the decoder
 // hunts again. Without a partial frame, and in DF2/DF7, it does nothing.
 func (d *Decoder) Gap() {
-	if d.format != DF8 || d.n%d.flen == 0 {
+	if d.format != DF8 {
+		return
+	}
+	d.gapAt, d.gapSeen = d.fed, true
+	if d.n%d.flen == 0 {
 		return
 	}
 	for d.n >= d.flen {
@@ -235,11 +248,23 @@ func (d *Decoder) Gap() {
 	d.locked = false
 }
 
+// gateOnGaps makes a DF8 decoder decode only frames that begin on the first
+// byte after a Gap: the device sends one 4-byte frame a second, so each real
+// frame follows a quiet line, while random bytes at the line's rate (a wrong
+// baud rate, a broken cable) make a well-formed frame by chance about one
+// window in 20 and would give about ten false values a second. Frames that
+// do not follow a gap are counted as good frames, like lone ones, and give
+// no value, so such a line is a silent sensor. The driver, which sees when
+// chunks arrive, sets it; a decoder fed without timing leaves it off.
+func (d *Decoder) gateOnGaps() { d.gated = d.format == DF8 }
+
 // Feed decodes p. It never fails: bytes that do not fit are counted.
 func (d *Decoder) Feed(p []byte) {
 	for len(p) > 0 {
 		// Fast path: locked, on a frame boundary, a whole frame at hand.
 		if d.locked && d.n == 0 && len(p) >= d.flen && d.frameOK(p[:d.flen]) {
+			d.start = d.fed
+			d.fed += uint64(d.flen)
 			d.frame(p[:d.flen])
 			p = p[d.flen:]
 			continue
@@ -250,12 +275,14 @@ func (d *Decoder) Feed(p []byte) {
 		}
 		k := copy(d.buf[d.n:want], p)
 		d.n += k
+		d.fed += uint64(k)
 		p = p[k:]
 		if d.n < want {
 			return
 		}
 		if d.locked {
 			if d.frameOK(d.buf[:d.flen]) {
+				d.start = d.fed - uint64(d.n)
 				d.frame(d.buf[:d.flen])
 				d.n = 0
 				continue
@@ -275,6 +302,7 @@ func (d *Decoder) hunt() {
 			d.locked = true
 			d.endRun()
 			for i := 0; i < d.need; i += d.flen {
+				d.start = d.fed - uint64(d.n) + uint64(i)
 				d.frame(d.buf[i : i+d.flen])
 			}
 			d.n = 0
@@ -416,8 +444,12 @@ func (d *Decoder) closePacket() {
 	d.send(vitals.SpO2, s.SpO2, flags)
 }
 
-// df8 handles a DF8 frame: STATUS1, HR LSB, SpO2, STATUS2.
+// df8 handles a DF8 frame: STATUS1, HR LSB, SpO2, STATUS2. A gated decoder
+// decodes only a frame that began on the first byte after a Gap.
 func (d *Decoder) df8(f []byte) {
+	if d.gated && (!d.gapSeen || d.start != d.gapAt) {
+		return // well formed, but not a frame the device sent on its beat
+	}
 	s := &d.last
 	s.Flags = df8Flags(f[0], f[3])
 	s.HR = hrValue(f[0]&df8HRhi, f[1])

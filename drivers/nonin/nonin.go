@@ -102,6 +102,7 @@ func New(opts *Opts, sink drivers.Sink, logger *slog.Logger) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
+	dec.gateOnGaps() // DF8: only frames after a quiet line (see feedAt)
 	d.dec = dec
 	return d, nil
 }
@@ -154,10 +155,13 @@ const df8Gap = 200 * time.Millisecond
 
 func (d *Dev) feed(p []byte) { d.feedAt(p, time.Now()) }
 
-// feedAt feeds a chunk read at now. In DF8 a frame begun before a quiet
-// line is dropped (Decoder.Gap) rather than completed with the next frame's
-// bytes, which after two lost bytes would give a well-formed frame with a
-// value from the wrong place.
+// feedAt feeds a chunk read at now. In DF8 it tells the decoder of each
+// quiet line (Decoder.Gap): a frame begun before it is dropped rather than
+// completed with the next frame's bytes, which after two lost bytes would
+// give a well-formed frame with a value from the wrong place, and only a
+// frame that begins right after it is decoded, so that random bytes at the
+// line's rate, which form well-formed DF8 frames by chance, give no value
+// (see gateOnGaps).
 func (d *Dev) feedAt(p []byte, now time.Time) {
 	if d.opts.Format == DF8 && !d.lastChunk.IsZero() && now.Sub(d.lastChunk) >= df8Gap {
 		d.dec.Gap()

@@ -3,6 +3,7 @@ package cms50
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -71,4 +72,52 @@ func slicesContain(states []State, s State) bool {
 		}
 	}
 	return false
+}
+
+// TestLegacyNoiseGivesNoReading: Legacy has no checksum, so random bytes at
+// the line's rate match its bit-7 pattern about 30 times a second, with
+// random values. Only a run of legacyChain packets back to back is trusted:
+// a minute of noise fed to the driver gives no reading (the engine sees a
+// silent sensor), while a real stream is trusted from its sixth packet and
+// again six packets after a garbled stretch.
+func TestLegacyNoiseGivesNoReading(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	noise := make([]byte, 1920*60)
+	for i := range noise {
+		noise[i] = byte(rng.Uint32())
+	}
+	sink := newRecSink()
+	dev, err := New(Opts{Port: "/dev/null", Protocol: Legacy, Sensor: 2}, sink, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &session{d: dev, streamed: true} // streamed: no log line, which needs a port
+	for i := 0; i < len(noise); i += 32 {
+		s.feed(noise[i:min(i+32, len(noise))])
+	}
+	if r, _ := sink.snapshot(); len(r) != 0 || dev.dec.Stats().Frames == 0 {
+		t.Fatalf("a minute of noise: %d readings (want none) from %d chance packets: %+v", len(r), dev.dec.Stats().Frames, r[:min(len(r), 4)])
+	}
+
+	clean, _ := lossStream(Legacy)
+	d, _ := NewDecoder(Legacy)
+	trusted := func(b []byte) (n int) {
+		for len(b) > 0 {
+			k, _, ok := d.Next(b)
+			b = b[k:]
+			if ok && d.Trusted() {
+				n++
+			}
+		}
+		return n
+	}
+	// 12 packets, the 12th confirmed by the closing start byte: the 6th
+	// to the 12th are trusted.
+	if n := trusted(closed(Legacy, clean)); n != 12-legacyChain+1 {
+		t.Errorf("clean stream: %d packets trusted, want %d", n, 12-legacyChain+1)
+	}
+	trusted([]byte{0x00, 0x00}) // noise: the run starts again
+	if n := trusted(closed(Legacy, clean)); n != 12-legacyChain+1 {
+		t.Errorf("after noise: %d packets trusted, want %d", n, 12-legacyChain+1)
+	}
 }

@@ -16,7 +16,8 @@ import (
 // into frames from left to right: where the next frame length of bytes is a
 // valid frame it takes them whole, otherwise it skips one byte and looks
 // again (hunting). A DF2 frame is valid when byte 1 is 0x01, STATUS has bit 7
-// set and the checksum is right; a DF7 frame the same without the lead byte. DF8 has no checksum and no sync bit, so a frame is well formed when
+// set and the checksum is right; a DF7 frame the same without the lead
+// byte. DF8 has no checksum and no sync bit, so a frame is well formed when
 // STATUS1 has bit 7 set, the other three bytes have it clear and the SpO2 is
 // 0..100 or 127; because a single garbage byte with bit 7 set is enough to
 // fake one, the decoder locks (trusts the alignment) only on two well-formed
@@ -28,8 +29,8 @@ import (
 // Packets (DF2/DF7). A FLOAT byte means what its index in the 25-frame
 // packet says, and nothing in a frame says its index: only counting from the
 // SYNC frame does. A frame lost whole (a relay that drops frames) or repeated
-// fails no check, yet shifts every index after it, so the value of the
-// frame before would be read as HR or SpO2. So a packet is valid only with
+// fails no check, yet shifts every index after it, so another frame's FLOAT
+// byte would be read as HR or SpO2. So a packet is valid only with
 // exactly 25 frames, all taken while locked, from one SYNC frame to the next:
 // its values are decoded and emitted when that next SYNC frame is complete
 // (up to 1/3 s after the HR and SpO2 frames: the price of knowing no frame
@@ -69,8 +70,8 @@ import (
 // lands inside a frame (that frame's L bytes join the run); opening the port
 // anywhere in a clean stream adds 0; Reset adds the bytes of a frame cut off
 // by the unplug to the current run (1 garbled frame after a locked stream).
-// The one way this departs from
-// a count of frames on the wire: garbage that happens to form a valid frame
+// The one way this departs from a count of frames on the wire (and, for
+// discarded packets, of packets): garbage that happens to form a valid frame
 // (by chance one window in 2^17 for DF2, 2^9 for DF7, about 1 in 20 for DF8)
 // counts as a good frame and splits its run in two, so on a noisy DF8 line
 // Garbled reads somewhat low. Without a Reset, floor(skipped/L) <= Garbled -

@@ -68,7 +68,7 @@ func BenchmarkStream(b *testing.B) {
 		}
 		frames += 75
 		e.Status(now, vitals.Status{Sensor: oxi, Frames: frames})
-		e.Status(now, vitals.Status{Sensor: cuff, Frames: frames})
+		e.Status(now, vitals.Status{Sensor: cuff, Frames: frames, Valid: frames})
 	}
 	b.ReportMetric(float64(b.N*150)/b.Elapsed().Seconds(), "samples/s")
 }

@@ -195,7 +195,7 @@ func (w *twin) patient(rng *rand.Rand, d time.Duration) {
 					garbled += uint64(10 + rng.Intn(60))
 				}
 				s1 := vitals.Status{Sensor: oxi, Frames: frames, Garbled: garbled}
-				s2 := vitals.Status{Sensor: cuff, Frames: uint64(sec)}
+				s2 := vitals.Status{Sensor: cuff, Frames: uint64(sec), Valid: uint64(sec)}
 				w.both(func(e *Engine) []Event { return e.Status(w.now, s1) })
 				w.both(func(e *Engine) []Event { return e.Status(w.now, s2) })
 			}

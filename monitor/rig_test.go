@@ -159,7 +159,8 @@ func (r *rig) run(d time.Duration) {
 				r.garbled += r.garbledPerSec
 				r.record(r.e.Status(r.now, vitals.Status{Sensor: oxi, Frames: r.frames, Garbled: r.garbled}))
 			}
-			r.record(r.e.Status(r.now, vitals.Status{Sensor: cuff, Frames: uint64(r.now.Sub(t0) / time.Second)}))
+			n := uint64(r.now.Sub(t0) / time.Second) // the module's answers to polls
+			r.record(r.e.Status(r.now, vitals.Status{Sensor: cuff, Frames: n, Valid: n}))
 		}
 		if r.pending != "" && !r.now.Before(r.doneAt) {
 			res := r.bpAuto

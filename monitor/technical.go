@@ -98,10 +98,15 @@ func (e *Engine) raiseTechnical(key, condition string, prio protocol.Priority, m
 
 // sensorState is what the engine knows of one sensor's stream.
 type sensorState struct {
-	lastData     time.Time // the last valid data (a reading, a result, a good frame)
+	// lastData is the last validated data: a reading, a result, a Status
+	// whose Valid grew. Not a frame that merely passed its checksum: random
+	// bytes at a real line's rate pass one now and then, and must not hide
+	// a sensor that sends nothing else.
+	lastData     time.Time
 	sessionStart time.Time // silence is timed from here at the earliest
 	frames       uint64    // the driver's last cumulative counts
 	garbled      uint64
+	valid        uint64
 	window       [garbledWindow]countBucket
 	silentKey    string // alarm keys, made once: a tick allocates nothing
 	garbledKey   string
@@ -124,15 +129,16 @@ type countBucket struct {
 }
 
 // sensorCounts takes a driver's cumulative counts and judges sensor_garbled
-// over the last 30 seconds.
+// over the last 30 seconds; only validated frames (Valid) count as data for
+// sensor_silent.
 func (e *Engine) sensorCounts(s vitals.Status) {
 	st := &e.sensors[s.Sensor]
-	df, dg := s.Frames-st.frames, s.Garbled-st.garbled
-	if s.Frames < st.frames || s.Garbled < st.garbled { // the driver restarted its counts
-		df, dg = s.Frames, s.Garbled
+	df, dg, dv := s.Frames-st.frames, s.Garbled-st.garbled, s.Valid-st.valid
+	if s.Frames < st.frames || s.Garbled < st.garbled || s.Valid < st.valid { // the driver restarted its counts
+		df, dg, dv = s.Frames, s.Garbled, s.Valid
 	}
-	st.frames, st.garbled = s.Frames, s.Garbled
-	if df > 0 {
+	st.frames, st.garbled, st.valid = s.Frames, s.Garbled, s.Valid
+	if dv > 0 {
 		st.lastData = e.now
 	}
 	sec := e.now.Unix()

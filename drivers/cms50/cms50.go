@@ -180,8 +180,9 @@ type session struct {
 	lastFrame time.Time               // when a tick last saw Frames grow
 }
 
-// feed decodes a chunk and hands each live packet's readings to the sink as
-// soon as the packet completes.
+// feed decodes a chunk and hands each trusted live packet's readings to the
+// sink as soon as the decoder returns it (Legacy: not before a run of
+// packets back to back, see Decoder.Trusted).
 func (s *session) feed(b []byte) {
 	d := s.d
 	for len(b) > 0 {
@@ -191,8 +192,8 @@ func (s *session) feed(b []byte) {
 			continue
 		}
 		r, live := pkt.Readings(d.opts.Sensor)
-		if !live {
-			continue
+		if !live || !d.dec.Trusted() {
+			continue // Legacy: not yet a run of packets, maybe noise
 		}
 		s.liveSeen++
 		if !s.streamed || d.quiet {

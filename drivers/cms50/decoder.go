@@ -15,16 +15,18 @@ type Stats struct {
 	// Garbled counts the discarded bytes as frames: each run of discarded
 	// bytes between two good packets counts ceil(run / PacketLen) (9 for
 	// Live9, 5 for Legacy). One corrupted packet thus counts 1, however early
-	// it broke, and a 100-byte burst of noise counts 12 in Live9, not 100
-	// and not 1. It rises with the first discarded byte of each new frame's
+	// it broke (in Legacy, 2 when its first byte broke: the packet before it
+	// goes too, see legacyByte), and a 100-byte burst of noise counts 12 in
+	// Live9, not 100 and not 1. It rises with the first discarded byte of each new frame's
 	// worth, so it is current without waiting for the next good packet.
 	Garbled uint64
 }
 
 // Decoder is a streaming decoder for one protocol. Feed it bytes in chunks
-// of any size, as they come off the port; it returns each packet as soon as
-// its last byte arrives, so a value reaches the engine one byte time after
-// the device sent it. It keeps at most one partial packet between calls and
+// of any size, as they come off the port; it returns each Live9 packet as
+// soon as its last byte arrives, so a value reaches the engine one byte time
+// after the device sent it, and each Legacy packet when the next packet's
+// first byte arrives (see legacyByte), one packet time later. It keeps at most one partial packet between calls and
 // allocates nothing. The zero Decoder is not usable: call NewDecoder.
 //
 // A Decoder is not safe for concurrent use.
@@ -35,6 +37,7 @@ type Decoder struct {
 	n     int            // bytes in buf
 	want  int            // length of the packet in buf
 	run   uint64         // bytes discarded since the last good packet
+	chain int            // packets back to back (no byte discarded between them), up to legacyChain
 	pkt   Packet         // the packet the last byte completed
 	stats Stats
 }
@@ -79,6 +82,7 @@ func (d *Decoder) Next(b []byte) (n int, p Packet, ok bool) {
 			ok = d.live9Byte(c)
 		}
 		if ok {
+			d.chain = min(d.chain+1, legacyChain)
 			d.stats.Frames++
 			if d.pkt.Live() {
 				d.stats.Live++
@@ -91,7 +95,8 @@ func (d *Decoder) Next(b []byte) (n int, p Packet, ok bool) {
 }
 
 // Flush discards a partial packet, counting its bytes as garbled: call it
-// when the port closes, since a packet cut by an unplug will never complete.
+// when the port closes, since a packet cut by an unplug will never complete
+// (nor will a whole Legacy packet still waiting for the next one's start).
 // It reports whether there was one.
 func (d *Decoder) Flush() bool {
 	if d.n == 0 {
@@ -102,8 +107,24 @@ func (d *Decoder) Flush() bool {
 	return true
 }
 
+// legacyChain is how many Legacy packets must come back to back before their
+// values are trusted (Trusted). Legacy has no checksum: random bytes match
+// its bit-7 pattern, one packet and the next one's start, one window in 64,
+// about 30 chance packets a second at 19200 baud with random values (a
+// minute of noise gave 223 with a value). A run of 6 in a row is one window
+// in 2^31, once in some 13 days of noise; the device sends 60 a second, so
+// values come 100 ms after the port opens or after a garbled stretch.
+const legacyChain = 6
+
+// Trusted reports whether the packet Next just returned may give readings:
+// always in Live9, whose FF FF trailer and type byte already make a chance
+// live packet from noise a matter of weeks; in Legacy, when it is at least
+// the legacyChain-th of packets back to back.
+func (d *Decoder) Trusted() bool { return d.proto == Live9 || d.chain >= legacyChain }
+
 // discard counts k bytes as skipped and as part of the current garbled run.
 func (d *Decoder) discard(k int) {
+	d.chain = 0
 	for range k {
 		if d.run%d.unit == 0 {
 			d.stats.Garbled++
@@ -142,23 +163,35 @@ func (d *Decoder) live9Byte(c byte) bool {
 }
 
 // legacyByte adds one byte to the legacy state machine: a byte with bit 7 set
-// starts a packet, wherever it comes.
+// starts a packet, wherever it comes. A whole packet is returned only when
+// the next packet's first byte follows it: bit 7 is the only framing, so a
+// packet that lost a byte and then the next packet's first byte would be
+// five bytes of two packets, read from the wrong places (an SpO2 taken from
+// a pleth sample); the byte after it, without bit 7, shows that. This holds
+// each packet back by one packet time (1/60 s), and a packet followed by
+// noise is discarded with it.
 func (d *Decoder) legacyByte(c byte) bool {
 	if c&legacySync != 0 {
-		if d.n > 0 {
+		ok := d.n == legacyLen // whole, and followed by a packet start
+		if ok {
+			decodeLegacy(&d.pkt, d.buf[:legacyLen])
+		} else if d.n > 0 {
 			d.discard(d.n)
 		}
-		d.n = 0
-	} else if d.n == 0 {
+		d.buf[0] = c
+		d.n = 1
+		return ok
+	}
+	if d.n == 0 {
 		d.discard(1)
+		return false
+	}
+	if d.n == legacyLen { // a sixth byte without bit 7: not one packet
+		d.discard(d.n + 1)
+		d.n = 0
 		return false
 	}
 	d.buf[d.n] = c
 	d.n++
-	if d.n < legacyLen {
-		return false
-	}
-	d.n = 0
-	decodeLegacy(&d.pkt, d.buf[:legacyLen])
-	return true
+	return false
 }

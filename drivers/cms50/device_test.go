@@ -320,7 +320,7 @@ func TestDeviceConcurrentSet(t *testing.T) {
 	h.ticks(300)
 	wg.Wait()
 	h.stop()
-	pkts, d := decodeAll(t, Legacy, h.port.take())
+	pkts, d := decodeAll(t, Legacy, closed(Legacy, h.port.take()))
 	if len(pkts) != 300 || d.Stats().Garbled != 0 {
 		t.Fatalf("%d packets, stats %+v", len(pkts), d.Stats())
 	}

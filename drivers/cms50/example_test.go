@@ -60,6 +60,7 @@ func ExampleDecoder() {
 // A finger-out packet gives no values, only the flag.
 func ExamplePacket_Readings() {
 	b := cms50.AppendLegacy(nil, cms50.State{SpO2: 97, PR: 72, FingerOut: true})
+	b = append(b, 0x80) // a Legacy packet is taken when the next one starts
 	d, _ := cms50.NewDecoder(cms50.Legacy)
 	_, pkt, _ := d.Next(b)
 	r, _ := pkt.Readings(0)

@@ -128,7 +128,7 @@ func checkPacket(t *testing.T, p Protocol, pkt Packet) {
 	if v := r[1].Value; v != vitals.NoValue && (v < minPR || v > maxPR) || r[1].Param != vitals.Pulse {
 		t.Fatalf("pulse reading %+v", r[1])
 	}
-	re, _ := decodeAllNoFatal(p, p.Append(nil, pkt.State))
+	re, _ := decodeAllNoFatal(p, closed(p, p.Append(nil, pkt.State)))
 	if len(re) != 1 || re[0] != pkt {
 		t.Fatalf("state %+v re-encoded to %+v", pkt.State, re)
 	}

@@ -127,8 +127,8 @@ func TestSpecVectors(t *testing.T) {
 				if !ok {
 					t.Fatalf("no '|' in %q", v.text)
 				}
-				pkts, d := decodeAll(t, tc.proto, parseHex(t, in))
-				if len(pkts) != 1 || d.Pending() != 0 || d.Stats().Skipped != 0 {
+				pkts, d := decodeAll(t, tc.proto, closed(tc.proto, parseHex(t, in)))
+				if len(pkts) != 1 || d.Pending() != closing(tc.proto) || d.Stats().Skipped != 0 {
 					t.Fatalf("%s: %d packets, pending %d, stats %+v", in, len(pkts), d.Pending(), d.Stats())
 				}
 				if got := readingsString(t, pkts[0]); got != strings.TrimSpace(want) {
@@ -150,7 +150,7 @@ func TestAtbraskVectors(t *testing.T) {
 	}
 	for _, v := range vs {
 		if rest, ok := strings.CutPrefix(v.text, "reject "); ok {
-			pkts, _ := decodeAll(t, Legacy, parseHex(t, rest))
+			pkts, _ := decodeAll(t, Legacy, closed(Legacy, parseHex(t, rest)))
 			if len(pkts) != 0 {
 				t.Errorf("line %d: %s gave a packet %+v", v.n, rest, pkts[0])
 			}
@@ -159,7 +159,7 @@ func TestAtbraskVectors(t *testing.T) {
 		fields := strings.Fields(v.text)
 		in := parseHex(t, strings.Join(fields[:5], ""))
 		key, val, _ := strings.Cut(fields[5], "=")
-		pkts, _ := decodeAll(t, Legacy, in)
+		pkts, _ := decodeAll(t, Legacy, closed(Legacy, in))
 		if len(pkts) != 1 {
 			t.Fatalf("line %d: %d packets", v.n, len(pkts))
 		}

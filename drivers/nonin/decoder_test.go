@@ -8,8 +8,8 @@ import (
 )
 
 // TestDF2RealCapture decodes the real packet quoted in sensors.md §1.1 and
-// checks every stated value, and that HR and SpO2 come out as soon as their
-// frames (1 and 2) are complete.
+// checks every stated value, and that HR and SpO2 come out when the next
+// packet's SYNC frame has closed the packet (25 frames, none lost).
 func TestDF2RealCapture(t *testing.T) {
 	v, _ := loadVectors(t, "df2_mattjlewis_packet.hex")
 	stream := v[""]
@@ -31,10 +31,10 @@ func TestDF2RealCapture(t *testing.T) {
 			t.Errorf("reading %d = %+v, want %+v", i, r.readings[i], w)
 		}
 	}
-	// Pulse when frame 1 ends (byte 10), SpO2 when frame 2 ends (byte 15):
-	// not at the end of the packet (byte 125).
-	if r.at[0] != 10 || r.at[1] != 15 {
-		t.Errorf("values emitted after %v bytes, want [10 15]", r.at)
+	// Both when the next SYNC frame ends (byte 130): not before the packet
+	// is known to be whole.
+	if r.at[0] != 130 || r.at[1] != 130 {
+		t.Errorf("values emitted after %v bytes, want [130 130]", r.at)
 	}
 	got := d.Last()
 	wantState := State{
@@ -56,6 +56,10 @@ func TestDF2PufferfishPacket(t *testing.T) {
 	v, _ := loadVectors(t, "df2_pufferfish_packet.hex")
 	d, r := newDec(t, DF2)
 	d.Feed(v[""])
+	if len(r.readings) != 0 {
+		t.Errorf("readings %+v before the packet was closed by a SYNC frame", r.readings)
+	}
+	d.Feed(v[""][:5]) // the next SYNC frame closes the packet
 	got := d.Last()
 	want := State{
 		SpO2: 97, HR: 72, SpO2D: 97, SpO2Fast: 97, SpO2BB: 97, ESpO2: 97, ESpO2D: 97,
@@ -67,8 +71,8 @@ func TestDF2PufferfishPacket(t *testing.T) {
 	if len(r.readings) != 2 || r.readings[0].Value != 72 || r.readings[1].Value != 97 {
 		t.Errorf("readings %+v, want pulse 72 then spo2 97", r.readings)
 	}
-	if d.Frames() != 25 || d.Garbled() != 0 {
-		t.Errorf("frames %d garbled %d, want 25 and 0", d.Frames(), d.Garbled())
+	if d.Frames() != 26 || d.Garbled() != 0 {
+		t.Errorf("frames %d garbled %d, want 26 and 0", d.Frames(), d.Garbled())
 	}
 }
 
@@ -96,10 +100,7 @@ func TestDF2PufferfishFrames(t *testing.T) {
 		{"stream_offset_2", 1, 0, 2, nil},  // takes the frame two bytes in; the two are a cut-off tail
 		{"stream_bad_chk_2", 1, 1, 1, nil}, // second frame rejected: a garbled frame after a good one
 		{"stream_bad_bit7_2", 1, 1, 1, nil},
-		{"stream_20_bytes", 4, 0, 0, []vitals.Reading{
-			{Sensor: 3, Param: vitals.Pulse, Value: 72},
-			{Sensor: 3, Param: vitals.SpO2, Value: 97},
-		}},
+		{"stream_20_bytes", 4, 0, 0, nil}, // a packet begun: no value before its end
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in, ok := v[tc.name]
@@ -123,10 +124,11 @@ func TestDF2PufferfishFrames(t *testing.T) {
 		})
 	}
 	// Between two good frames, each bad frame is exactly one garbled frame
-	// and a good non-start frame is a good frame.
+	// and a good non-start frame is a good frame; the 2-frame packet it
+	// makes between two SYNC frames is one garbled (discarded) packet.
 	for name, want := range map[string][2]uint64{
 		"bad_chk_start": {2, 1}, "bad_chk": {2, 1}, "bad_bit7": {2, 1},
-		"frame_hr_lsb": {3, 0}, "frame_not_start": {3, 0},
+		"frame_hr_lsb": {3, 1}, "frame_not_start": {3, 1},
 	} {
 		d, _ := newDec(t, DF2)
 		d.Feed(v["sync_frame"])
@@ -137,66 +139,69 @@ func TestDF2PufferfishFrames(t *testing.T) {
 				name, d.Frames(), d.Garbled(), want[0], want[1])
 		}
 	}
-	// The bad-CHK stream cost one garbled frame; once the next packet starts
-	// the decoder is back.
+	// The bad-CHK stream cost one garbled frame; once a whole packet has
+	// come the decoder is back.
 	d, r := newDec(t, DF2)
 	d.Feed(v["stream_bad_chk_2"])
-	d.Feed(v["stream_20_bytes"])
-	if d.Frames() != 5 || d.Garbled() != 1 || len(r.readings) != 2 || r.readings[1].Value != 97 {
-		t.Errorf("after a bad frame: frames %d garbled %d readings %+v; want 5, 1 and spo2 97",
+	p, _ := loadVectors(t, "df2_pufferfish_packet.hex")
+	d.Feed(p[""])
+	d.Feed(p[""][:5])
+	if d.Frames() != 27 || d.Garbled() != 1 || len(r.readings) != 2 || r.readings[1].Value != 97 {
+		t.Errorf("after a bad frame: frames %d garbled %d readings %+v; want 27, 1 and spo2 97",
 			d.Frames(), d.Garbled(), r.readings)
 	}
 }
 
-// TestDF7Spec decodes the DF7 vectors and checks the 25-frame flag window on
-// them: a condition shown on one frame stays on every value for one packet.
+// TestDF7Spec decodes the DF7 vectors and checks the packet's flags: the OR
+// of its 25 frames, so a condition shown on one frame is on its values.
 func TestDF7Spec(t *testing.T) {
 	v, _ := loadVectors(t, "df7_spec.hex")
 	d, r := newDec(t, DF7)
 
-	d.Feed(v["A"])
+	d.Feed(v["A"]) // 25 frames and the next SYNC frame
 	if s := d.Last(); s.HR != 74 || s.SpO2 != 96 || s.SREV != 0x94 || s.Timer != 23 || s.Pleth != 0xAFE1 || s.Flags != 0 {
 		t.Errorf("packet A: Last() = %+v", s)
 	}
-	if d.Garbled() != 0 || d.Frames() != 26 {
-		t.Errorf("packet A: frames %d garbled %d", d.Frames(), d.Garbled())
+	if d.Garbled() != 0 || d.Frames() != 26 || len(r.readings) != 2 || r.readings[0].Value != 74 || r.readings[1].Value != 96 {
+		t.Errorf("packet A: frames %d garbled %d readings %+v", d.Frames(), d.Garbled(), r.readings)
 	}
 
+	// B's SYNC cuts the 1-frame packet that A's last frame began: one
+	// garbled packet. B itself is closed by C's SYNC.
 	r.readings = nil
 	d.Feed(v["B"])
+	if d.Garbled() != 1 || len(r.readings) != 0 {
+		t.Errorf("packet B: garbled %d readings %+v; want 1 and none before B is closed", d.Garbled(), r.readings)
+	}
+	d.Feed(v["C"])
+	if len(r.readings) != 2 {
+		t.Fatalf("packet B closed: readings %+v", r.readings)
+	}
 	for _, x := range r.readings {
-		if x.Value != vitals.NoValue || x.Flags != vitals.ProbeOff {
-			t.Errorf("packet B: reading %+v, want NoValue with probe_off", x)
+		if x.Value != vitals.NoValue || x.Flags != vitals.ProbeOff|vitals.LowBattery {
+			t.Errorf("packet B: reading %+v, want NoValue with probe_off|low_battery", x)
 		}
 	}
 	s := d.Last()
 	if s.HR != vitals.NoValue || s.EHR != vitals.NoValue || s.HRD != vitals.NoValue || s.EHRD != vitals.NoValue ||
-		s.SpO2D != vitals.NoValue || s.ESpO2D != vitals.NoValue || s.Timer != 24 || s.Pleth != 0x8000 {
+		s.SpO2D != vitals.NoValue || s.ESpO2D != vitals.NoValue || s.Timer != 24 || s.Pleth != 0x124C {
 		t.Errorf("packet B: Last() = %+v, want every value missing, timer 24", s)
 	}
 	if s.Flags != vitals.ProbeOff|vitals.LowBattery {
 		t.Errorf("packet B: flags %v, want probe_off|low_battery", s.Flags)
 	}
 
-	// C right after B: B's probe-off and battery bits are still within the
-	// last 25 frames when C's HR and SpO2 arrive.
-	r.readings = nil
-	d.Feed(v["C"])
-	stale := vitals.ProbeOff | vitals.LowBattery | vitals.Artifact | vitals.LowPerfusion
-	want := []vitals.Reading{
-		{Sensor: 3, Param: vitals.Pulse, Value: 300, Flags: stale},
-		{Sensor: 3, Param: vitals.SpO2, Value: 88, Flags: stale},
-	}
-	if len(r.readings) != 2 || r.readings[0] != want[0] || r.readings[1] != want[1] {
-		t.Errorf("packet C: readings %+v\nwant %+v", r.readings, want)
-	}
-	// C again: now the window holds only C's frames: artifact and red
-	// perfusion (frames 0-3) and out of track (frame 10).
+	// C closed by the next C: its own frames' flags only, artifact and red
+	// perfusion (frames 0-3) and out of track (frame 10), none of B's.
 	r.readings = nil
 	d.Feed(v["C"])
 	fresh := vitals.Artifact | vitals.LowPerfusion | vitals.OutOfTrack
-	if len(r.readings) != 2 || r.readings[0].Flags != fresh || r.readings[1].Flags != fresh {
-		t.Errorf("packet C again: readings %+v, want flags %v", r.readings, fresh)
+	want := []vitals.Reading{
+		{Sensor: 3, Param: vitals.Pulse, Value: 300, Flags: fresh},
+		{Sensor: 3, Param: vitals.SpO2, Value: 88, Flags: fresh},
+	}
+	if len(r.readings) != 2 || r.readings[0] != want[0] || r.readings[1] != want[1] {
+		t.Errorf("packet C: readings %+v\nwant %+v", r.readings, want)
 	}
 }
 
@@ -269,9 +274,10 @@ func capturePackets(t testing.TB, n int) []byte {
 // TestDF2Resync covers the ways a stream goes wrong. Every case must yield
 // only the capture's true values (74, 96), resume after the fault, and count
 // what it lost: one garbled frame per fault, while the good frames between
-// the fault and the next SYNC stay good frames (no value comes from them).
+// the fault and the next SYNC stay good frames (no value comes from them),
+// and the packet the fault cut gives no value.
 func TestDF2Resync(t *testing.T) {
-	clean := capturePackets(t, 4) // 100 frames
+	clean := capturePackets(t, 5)[:101*5] // 4 packets and the SYNC closing the last
 	frame := func(packet, idx int) int { return (packet*25 + idx) * 5 }
 	for _, tc := range []struct {
 		name        string
@@ -279,30 +285,30 @@ func TestDF2Resync(t *testing.T) {
 		frames      uint64 // frames that pass
 		garbled     uint64
 		readings    int // of the clean stream's 8
-		lastReading int // the packet whose values must be the last ones emitted
+		lastReading int // the SYNC frame (as a packet number) that must emit the last values
 	}{
-		{"clean", func(b []byte) []byte { return b }, 100, 0, 8, 3},
+		{"clean", func(b []byte) []byte { return b }, 101, 0, 8, 4},
 		{"garbage before", func(b []byte) []byte {
 			return append([]byte{0x01, 0x81, 0x00, 0xff, 0x13, 0x01, 0x01, 0x80}, b...)
-		}, 100, 1, 8, 3}, // 8 bytes before the first frame: floor(8/5), the opening run rounds down
+		}, 101, 1, 8, 4}, // 8 bytes before the first frame: floor(8/5), the opening run rounds down
 		{"corrupted checksum in frame 5 of packet 1", func(b []byte) []byte {
 			b[frame(1, 5)+4] ^= 0x40
 			return b
-		}, 100 - 1, 1, 8, 3}, // frames 6-24 of packet 1 are good, without values
+		}, 101 - 1, 1, 6, 4}, // frames 6-24 of packet 1 are good, without values
 		{"bit7 cleared in frame 1 of packet 2", func(b []byte) []byte {
 			b[frame(2, 1)+1] &^= 0x80
 			b[frame(2, 1)+4] -= 0x80 // keep the checksum right: only bit 7 is wrong
 			return b
-		}, 100 - 1, 1, 6, 3}, // packet 2 loses HR and SpO2 (its index is unknown after frame 1)
+		}, 101 - 1, 1, 6, 4}, // packet 2 loses HR and SpO2 (its index is unknown after frame 1)
 		{"truncated frame 3 of packet 0", func(b []byte) []byte {
 			at := frame(0, 3)
 			return append(b[:at+2:at+2], b[at+5:]...)
-		}, 100 - 1, 1, 8, 3}, // the 2 bytes left of frame 3 are one run: ceil(2/5)
+		}, 101 - 1, 1, 6, 4}, // the 2 bytes left of frame 3 are one run: ceil(2/5)
 		{"lead byte wrong in the SpO2 frame of packet 3", func(b []byte) []byte {
 			b[frame(3, 2)] = 0x02
 			b[frame(3, 2)+4]++
 			return b
-		}, 100 - 1, 1, 7, 3},
+		}, 101 - 1, 1, 6, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.mangle(append([]byte(nil), clean...))
@@ -312,10 +318,10 @@ func TestDF2Resync(t *testing.T) {
 					r.fed = min(i+chunk, len(in))
 					d.Feed(in[i:r.fed])
 				}
-				// Resumed: the last value comes from the last packet (its
-				// SpO2 frame ends 15 bytes after its start; the mangled
-				// streams are at most 8 bytes off the clean one).
-				if n := len(r.at); n == 0 || r.at[n-1] < frame(tc.lastReading, 0)+15-8 {
+				// Resumed: the last value comes from the last packet (the
+				// SYNC frame closing it ends 5 bytes after its start; the
+				// mangled streams are at most 8 bytes off the clean one).
+				if n := len(r.at); n == 0 || r.at[n-1] < frame(tc.lastReading, 0)+5-8 {
 					t.Errorf("chunk %d: last value after byte %v, not from packet %d", chunk, r.at, tc.lastReading)
 				}
 				for _, x := range r.readings {
@@ -338,10 +344,10 @@ func TestDF2Resync(t *testing.T) {
 	}
 }
 
-// TestDF2MissingSyncAndEarlySync: a packet longer than 25 frames loses its
-// place (no values until the next SYNC); a SYNC before frame 25 (frames lost
-// without a framing error, as Pufferfish's "missed data" case) restarts the
-// packet.
+// TestDF2MissingSyncAndEarlySync: a packet longer than 25 frames (a SYNC
+// lost) and one shorter (frames lost without a framing error, Pufferfish's
+// "missed data" case) are discarded, one garbled frame each, and give no
+// value; the frames after them have no place until the next SYNC.
 func TestDF2MissingSyncAndEarlySync(t *testing.T) {
 	v, _ := loadVectors(t, "df2_mattjlewis_packet.hex")
 	packet := v[""][:125]
@@ -353,23 +359,28 @@ func TestDF2MissingSyncAndEarlySync(t *testing.T) {
 	d.Feed(packet)
 	d.Feed(noSync)       // frame "25": no SYNC where one is due
 	d.Feed(packet[5:15]) // would be HR and SpO2 if the index were guessed
-	if len(r.readings) != 2 {
-		t.Errorf("values decoded without a known packet position: %+v", r.readings)
+	if len(r.readings) != 0 {
+		t.Errorf("values decoded from a packet with no closing SYNC: %+v", r.readings)
 	}
-	if d.Frames() != 28 || d.Garbled() != 0 {
-		t.Errorf("frames %d garbled %d; well-formed frames without a place still count as good", d.Frames(), d.Garbled())
+	if d.Frames() != 28 || d.Garbled() != 1 || d.Discarded() != 1 {
+		t.Errorf("frames %d garbled %d discarded %d; want 28, 1, 1", d.Frames(), d.Garbled(), d.Discarded())
 	}
 	d.Feed(packet)
-	if len(r.readings) != 4 {
-		t.Errorf("no values after the next SYNC: %+v", r.readings)
+	d.Feed(packet[:5])
+	if len(r.readings) != 2 || d.Garbled() != 1 {
+		t.Errorf("no values after a whole packet: %+v, garbled %d", r.readings, d.Garbled())
 	}
 
 	// Early SYNC: 23 frames, then a new packet.
 	d, r = newDec(t, DF2)
 	d.Feed(packet[:23*5])
 	d.Feed(packet)
-	if len(r.readings) != 4 || d.Garbled() != 0 || d.Frames() != 48 {
-		t.Errorf("early SYNC: readings %+v frames %d garbled %d", r.readings, d.Frames(), d.Garbled())
+	if len(r.readings) != 0 || d.Garbled() != 1 || d.Frames() != 48 {
+		t.Errorf("early SYNC: readings %+v frames %d garbled %d; want none, 48, 1", r.readings, d.Frames(), d.Garbled())
+	}
+	d.Feed(packet[:5])
+	if len(r.readings) != 2 || d.Garbled() != 1 {
+		t.Errorf("early SYNC, then a whole packet: readings %+v garbled %d", r.readings, d.Garbled())
 	}
 }
 
@@ -459,12 +470,13 @@ func TestResetCountsCutFrame(t *testing.T) {
 	// two bytes left of the SpO2 frame are a cut-off tail (no garbled frame),
 	// the 22 frames after it are good but carry no value (no SYNC in them).
 	d.Feed(in[13:])
-	if d.Frames() != 24 || d.Garbled() != 1 || len(r.readings) != 1 {
-		t.Errorf("after Reset, mid-packet: frames %d garbled %d readings %+v; want 24, 1, 1",
+	if d.Frames() != 24 || d.Garbled() != 1 || len(r.readings) != 0 {
+		t.Errorf("after Reset, mid-packet: frames %d garbled %d readings %+v; want 24, 1, 0",
 			d.Frames(), d.Garbled(), r.readings)
 	}
 	d.Feed(in)
-	if d.Frames() != 49 || d.Garbled() != 1 || len(r.readings) != 3 {
+	d.Feed(in[:5])
+	if d.Frames() != 50 || d.Garbled() != 1 || len(r.readings) != 2 {
 		t.Errorf("after Reset and a new packet: frames %d garbled %d readings %+v", d.Frames(), d.Garbled(), r.readings)
 	}
 }
@@ -500,7 +512,7 @@ func TestDecoderAllocs(t *testing.T) {
 // TestDF2RealCaptureOpenedMidPacket is the whole recorded stream: the port
 // was opened four frames before a packet's end. Those frames are good
 // frames of an unknown packet position: no value from them, not garbled;
-// the values come from the first whole packet, as each frame ends.
+// the values come from the first whole packet, when the SYNC after it ends.
 func TestDF2RealCaptureOpenedMidPacket(t *testing.T) {
 	v, _ := loadVectors(t, "df2_mattjlewis_stream.hex")
 	stream := v[""]
@@ -516,8 +528,8 @@ func TestDF2RealCaptureOpenedMidPacket(t *testing.T) {
 	if len(r.readings) != len(want) || r.readings[0] != want[0] || r.readings[1] != want[1] {
 		t.Fatalf("readings %+v, want %+v", r.readings, want)
 	}
-	if r.at[0] != 30 || r.at[1] != 35 {
-		t.Errorf("values emitted after %v bytes, want [30 35]", r.at)
+	if r.at[0] != 150 || r.at[1] != 150 {
+		t.Errorf("values emitted after %v bytes, want [150 150]", r.at)
 	}
 	if d.Garbled() != 0 {
 		t.Errorf("%d garbled frames in a clean recording", d.Garbled())

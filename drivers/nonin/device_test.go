@@ -77,17 +77,23 @@ func TestDeviceRunPacedByTicks(t *testing.T) {
 	}
 	d, r := newDec(t, DF2)
 	d.Feed(w.Bytes())
-	if s := d.Last(); s.SpO2 != 98 || s.HR != 64 || s.Timer != 100 || s.SREV != 0x30 {
-		t.Errorf("first packet: %+v", s)
+	if len(r.readings) != 0 {
+		t.Errorf("readings before the packet was closed: %+v", r.readings)
 	}
 
 	// A change of state shows in the next frames; the timer keeps counting
-	// (one step per packet, the device's 3 Hz).
+	// (one step per packet, the device's 3 Hz). Each packet is decoded when
+	// the next one's SYNC frame closes it.
 	next := Steady(85, 120)
 	next.Flags = vitals.Artifact
 	dev.Set(next)
 	tick(25)
 	d.Feed(w.Bytes()[125:])
+	if s := d.Last(); s.SpO2 != 98 || s.HR != 64 || s.Timer != 100 || s.SREV != 0x30 {
+		t.Errorf("first packet: %+v", s)
+	}
+	tick(1)
+	d.Feed(w.Bytes()[250:])
 	if s := d.Last(); s.SpO2 != 85 || s.HR != 120 || s.Timer != 101 || s.Flags != vitals.Artifact {
 		t.Errorf("after Set: %+v, want 85/120, timer 101, artifact", s)
 	}

@@ -4,9 +4,11 @@
 //
 // # Features
 //
-//   - Decoder: a streaming decoder for DF2, DF7 and DF8 that emits each SpO2
-//     and pulse value as soon as the frame carrying it arrives, resynchronises
-//     after noise, counts good and garbled frames, and does not allocate.
+//   - Decoder: a streaming decoder for DF2, DF7 and DF8 that emits the SpO2
+//     and pulse of a DF2/DF7 packet once the next SYNC frame shows it whole
+//     (25 frames: a frame lost or repeated on the way would shift every value
+//     after it) and those of a DF8 frame as it arrives, resynchronises after
+//     noise, counts good and garbled frames, and does not allocate.
 //   - Encoder and Device: the exact frames of a State, and a device that
 //     writes them at the real rate (75 frames/s, or 1/s in DF8), can change
 //     state while running and inject garbage for fault tests.

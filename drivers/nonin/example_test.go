@@ -37,21 +37,29 @@ func ExampleNew() {
 }
 
 // Decoding bytes directly: the first two frames of a DF2 packet carry the
-// pulse rate, the third the SpO2; each comes out as soon as its frame is in.
+// pulse rate, the third the SpO2; they come out when the next packet's SYNC
+// frame shows that the packet had its 25 frames.
 func ExampleDecoder() {
 	dec, _ := nonin.NewDecoder(nonin.DF2, 0, func(r vitals.Reading) {
 		fmt.Println(r.Param, r.Value, r.Flags)
 	})
+	sync := []byte{0x01, 0x81, 0x43, 0x00, 0xC5} // SYNC frame: HR MSB 0
+	dec.Feed(sync)
 	dec.Feed([]byte{
-		0x01, 0x81, 0x43, 0x00, 0xC5, // SYNC frame: HR MSB 0
 		0x01, 0x80, 0x43, 0x4A, 0x0E, // HR LSB 74
 		0x01, 0x80, 0x43, 0x60, 0x24, // SpO2 96
 	})
+	for i := 3; i < 25; i++ { // frames 3..24, FLOAT 0
+		dec.Feed([]byte{0x01, 0x80, 0x43, 0x00, 0xC4})
+	}
+	fmt.Println("frames", dec.Frames(), "so far")
+	dec.Feed(sync) // closes the packet
 	fmt.Println("frames", dec.Frames(), "garbled", dec.Garbled())
 	// Output:
+	// frames 25 so far
 	// pulse 74 none
 	// spo2 96 none
-	// frames 3 garbled 0
+	// frames 26 garbled 0
 }
 
 // A simulated oximeter for vitalsim or a test: frames of a state, changed at

@@ -16,7 +16,8 @@ var fuzzFormats = [3]Format{DF2, DF7, DF8}
 // no panic; every reading in range, with known flags and the configured
 // sensor; the same readings and counts whatever the chunking; every byte
 // accounted for (frames*L + skipped + buffered = fed); floor(skipped/L) <=
-// garbled <= skipped; frames, skipped, garbled and buffered exactly those of
+// garbled - discarded <= skipped; frames, skipped, garbled, discarded and
+// buffered exactly those of
 // countModel, a plain restatement of the counting rule on Decoder; after
 // Reset, nothing buffered and the counts countModel gives for a stream that
 // ends there; the buffer within its fixed bound.
@@ -67,11 +68,11 @@ func FuzzDecoder(f *testing.F) {
 				t.Fatalf("accounted %d bytes of %d (frames %d skipped %d buffered %d)",
 					got, len(in), d.frames, d.skipped, d.n)
 			}
-			if d.garbled < d.skipped/L || d.garbled > d.skipped {
-				t.Fatalf("garbled %d for %d skipped bytes", d.garbled, d.skipped)
+			if g := d.garbled - d.discarded; g < d.skipped/L || g > d.skipped {
+				t.Fatalf("garbled %d (%d discarded packets) for %d skipped bytes", d.garbled, d.discarded, d.skipped)
 			}
 			want := countModel(format, in, false)
-			if got := (modelCounts{d.frames, d.skipped, d.garbled, d.n}); got != want {
+			if got := (modelCounts{d.frames, d.skipped, d.garbled, d.discarded, d.n}); got != want {
 				t.Fatalf("counts %+v, the rule gives %+v", got, want)
 			}
 		}
@@ -94,7 +95,7 @@ func FuzzDecoder(f *testing.F) {
 		// Reset settles what is buffered.
 		split.Reset()
 		want := countModel(format, in, true)
-		if got := (modelCounts{split.frames, split.skipped, split.garbled, split.n}); got != want {
+		if got := (modelCounts{split.frames, split.skipped, split.garbled, split.discarded, split.n}); got != want {
 			t.Fatalf("after Reset: counts %+v, the rule gives %+v", got, want)
 		}
 		if split.frames*L+split.skipped != uint64(len(in)) {
@@ -104,8 +105,8 @@ func FuzzDecoder(f *testing.F) {
 }
 
 type modelCounts struct {
-	frames, skipped, garbled uint64
-	buffered                 int
+	frames, skipped, garbled, discarded uint64
+	buffered                            int
 }
 
 // countModel restates the counting rule on Decoder for a whole stream, with
@@ -113,8 +114,11 @@ type modelCounts struct {
 // length: cut the stream from left to right into valid frames and skipped
 // bytes (DF8: two well-formed frames in a row to lock, a lone one between
 // bad ones still a good frame); each run of skipped bytes adds ceil(r/L),
-// the first one floor(r/L). With reset, the stream ends with Reset: what is
-// left over is a lone DF8 frame or skipped bytes, and the last run ends.
+// the first one floor(r/L); in DF2/DF7, counting frames taken in a row from
+// a SYNC frame, a SYNC frame that is not the 26th or a 26th frame that is not
+// a SYNC adds one discarded packet. With reset, the stream ends with Reset:
+// what is left over is a lone DF8 frame or skipped bytes, and the last run
+// ends.
 func countModel(f Format, in []byte, reset bool) modelCounts {
 	valid := func(b []byte) bool {
 		switch f {
@@ -139,6 +143,29 @@ func countModel(f Format, in []byte, reset bool) modelCounts {
 		c.garbled += runGarbled()
 		run, opening = 0, false
 	}
+	inPacket, count := false, 0 // frames in a row since a SYNC frame
+	packet := func(b []byte) {
+		if f == DF8 {
+			return
+		}
+		sync := b[0]&1 != 0
+		if f == DF2 {
+			sync = b[1]&1 != 0
+		}
+		switch {
+		case sync && inPacket && count != 25, !sync && inPacket && count == 25:
+			c.discarded++
+			c.garbled++
+		}
+		switch {
+		case sync:
+			inPacket, count = true, 1
+		case inPacket && count == 25:
+			inPacket = false
+		case inPacket:
+			count++
+		}
+	}
 	skip := func() { run++; c.skipped++ }
 	p, locked := 0, false
 	for {
@@ -148,10 +175,11 @@ func countModel(f Format, in []byte, reset bool) modelCounts {
 			}
 			if valid(in[p : p+L]) {
 				take(1)
+				packet(in[p : p+L])
 				p += L
 				continue
 			}
-			locked = false
+			locked, inPacket = false, false
 		}
 		if f != DF8 {
 			if p+L > len(in) {
@@ -159,6 +187,7 @@ func countModel(f Format, in []byte, reset bool) modelCounts {
 			}
 			if valid(in[p : p+L]) {
 				take(1)
+				packet(in[p : p+L])
 				p += L
 				locked = true
 			} else {

@@ -45,8 +45,9 @@ const defaultMaxBackoff = time.Second
 var lineMode = serial.Mode{BaudRate: 9600, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit}
 
 // Dev is a Nonin oximeter on a serial port. Run owns the port: it reads,
-// decodes, sends each value to the sink as its frame arrives and the frame
-// counts once a second, and reopens the port after an unplug.
+// decodes, sends each value to the sink as soon as the decoder gives it (a
+// DF2/DF7 packet's when the next SYNC frame closes it) and the frame counts
+// once a second, and reopens the port after an unplug.
 type Dev struct {
 	opts    Opts
 	sink    drivers.Sink
@@ -58,6 +59,8 @@ type Dev struct {
 	// The session's pacing (see slack), touched only by its goroutine.
 	onBeat  bool // the pause asked for last ends between two frames, by the stream's beat
 	offBeat bool // a pause on the beat ended too late this session: the margin is back
+
+	lastChunk time.Time // when the last chunk was read (DF8 gaps, see feedAt)
 }
 
 // New checks opts and returns a driver that sends what it decodes to sink.
@@ -99,6 +102,7 @@ func New(opts *Opts, sink drivers.Sink, logger *slog.Logger) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
+	dec.gateOnGaps() // DF8: only frames after a quiet line (see feedAt)
 	d.dec = dec
 	return d, nil
 }
@@ -128,7 +132,7 @@ func (d *Dev) Run(ctx context.Context) error {
 // session reads one opened port until it fails or ctx is done.
 func (d *Dev) session(ctx context.Context, p *serialport.Port) error {
 	d.newSession()
-	err := serialport.PumpPaced(ctx, p, d.buf[:], d.dec.Feed, d.opts.StatusEvery, d.sendStatus, d.slack)
+	err := serialport.PumpPaced(ctx, p, d.buf[:], d.feed, d.opts.StatusEvery, d.sendStatus, d.slack)
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("nonin: %s: %w", p, err)
 	}
@@ -140,6 +144,30 @@ func (d *Dev) session(ctx context.Context, p *serialport.Port) error {
 func (d *Dev) newSession() {
 	d.dec.Reset()
 	d.onBeat, d.offBeat = false, false
+	d.lastChunk = time.Time{}
+}
+
+// df8Gap is how long the line may stay quiet inside a DF8 frame: its 4 bytes
+// take 4 ms, the next frame comes a second later, and DF8 reads are never
+// paused (slack is 0), so a chunk read this long after the last one with a
+// frame begun is another frame's bytes.
+const df8Gap = 200 * time.Millisecond
+
+func (d *Dev) feed(p []byte) { d.feedAt(p, time.Now()) }
+
+// feedAt feeds a chunk read at now. In DF8 it tells the decoder of each
+// quiet line (Decoder.Gap): a frame begun before it is dropped rather than
+// completed with the next frame's bytes, which after two lost bytes would
+// give a well-formed frame with a value from the wrong place, and only a
+// frame that begins right after it is decoded, so that random bytes at the
+// line's rate, which form well-formed DF8 frames by chance, give no value
+// (see gateOnGaps).
+func (d *Dev) feedAt(p []byte, now time.Time) {
+	if d.opts.Format == DF8 && !d.lastChunk.IsZero() && now.Sub(d.lastChunk) >= df8Gap {
+		d.dec.Gap()
+	}
+	d.lastChunk = now
+	d.dec.Feed(p)
 }
 
 func (d *Dev) sendStatus() { d.sink.Status(d.dec.Status()) }
@@ -152,19 +180,19 @@ const frameTime = time.Second / framesPerSec
 // (fresh) or at some time since the last read.
 //
 // Without knowing when the last frame arrived, it reads again a frame and a
-// half (slackMargin) before the next frame that carries a value can be
-// complete. That frame follows the QuietFrames frames before it, a frame
-// time each, except that the first of them may be all but complete when
-// already begun, and otherwise may be about to start, and then takes only
-// its time on the wire. After a packet's SpO2 frame that pause is about
-// 290 ms and ends before the packet's last two frames, each of which then
-// wakes the process once more.
+// half (slackMargin) before the next frame that emits a value (the SYNC
+// frame that closes a DF2/DF7 packet) can be complete. That frame follows
+// the QuietFrames frames before it, a frame time each, except that the first
+// of them may be all but complete when already begun, and otherwise may be
+// about to start, and then takes only its time on the wire. After a SYNC
+// frame that pause is about 305 ms and ends before the packet's last frame,
+// which then wakes the process once more before the closing SYNC.
 //
 // After a fresh chunk ending on a whole frame, the stream's beat is known:
 // the device sends a frame every frameTime, so the pause ends halfway
 // between the last quiet frame's end and the value frame's first byte
 // (beatGuard, 4 ms either side), and the next wake-up is for the value
-// frame itself: three a packet instead of five. Should such a pause end
+// frame itself: two a packet instead of three. Should such a pause end
 // after the value frame has begun (a host that delivers bytes in bursts, a
 // timer very late), every later pause of the session keeps the margin. A
 // pause shorter than two frames saves nothing.

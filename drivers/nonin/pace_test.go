@@ -11,8 +11,9 @@ import (
 )
 
 // TestQuietFrames: the frames a paced reader may leave in the buffer are
-// those after SpO2 (index 2) up to the next packet's frame 0; none while the
-// packet position is unknown, before a value frame, or in DF8.
+// the packet's frames up to index 24, before the SYNC frame that closes the
+// packet and emits its values; none while the packet position is unknown,
+// when the next frame is that SYNC, or in DF8.
 func TestQuietFrames(t *testing.T) {
 	enc, _ := NewEncoder(DF2)
 	st := Steady(97, 72)
@@ -33,14 +34,12 @@ func TestQuietFrames(t *testing.T) {
 	for pkt := 0; pkt < 2; pkt++ {
 		for i := 0; i < packetFrames; i++ {
 			f := enc.Append(nil, &st)
-			d.Feed(f[:2])        // a frame begun: the position still counts
-			want, prev := 0, i-1 // the last complete frame
+			d.Feed(f[:2]) // a frame begun: the position still counts
+			prev := i - 1 // the last complete frame
 			if prev < 0 {
 				prev = packetFrames - 1
 			}
-			if prev >= idxSpO2 {
-				want = packetFrames - prev
-			}
+			want := packetFrames - 1 - prev // 0 when the SYNC has begun
 			if pkt == 0 && i == 0 {
 				want = 0 // the first SYNC frame is not complete yet
 			}
@@ -48,15 +47,13 @@ func TestQuietFrames(t *testing.T) {
 				t.Errorf("packet %d, frame %d begun: QuietFrames = %d, want %d", pkt, i, q, want)
 			}
 			d.Feed(f[2:])
-			want = 0
-			if i >= idxSpO2 {
-				want = packetFrames - i
-			}
+			want = packetFrames - 1 - i
 			if q := d.QuietFrames(); q != want {
 				t.Errorf("packet %d, after frame %d: QuietFrames = %d, want %d", pkt, i, q, want)
 			}
 		}
 	}
+	enc.Append(nil, &st) // the SYNC frame lost in the garbage
 	d.Feed([]byte{0xff}) // garbage: hunting, position lost
 	d.Feed(enc.Append(nil, &st))
 	if q := d.QuietFrames(); q != 0 {
@@ -74,8 +71,8 @@ func TestQuietFrames(t *testing.T) {
 }
 
 // TestPacedReadsKeepValuesOnTime: the driver sleeps over the frames that
-// carry no value, but each SpO2 still reaches the sink as its frame arrives,
-// at the real frame rate.
+// emit no value, but each SpO2 still reaches the sink as the SYNC frame that
+// closes its packet arrives, at the real frame rate.
 func TestPacedReadsKeepValuesOnTime(t *testing.T) {
 	pt := serialtest.New(t)
 	snk := newSink()
@@ -101,14 +98,15 @@ func TestPacedReadsKeepValuesOnTime(t *testing.T) {
 		if _, err := pt.Master.Write(enc.Append(nil, &st)); err != nil {
 			t.Fatal(err)
 		}
-		if idx != idxSpO2 || n < 2*packetFrames {
+		if idx != 0 || n < 2*packetFrames {
 			continue // let the driver open the port and lock first
 		}
 		sent := time.Now()
+		v = int16(90 + (n-1)/packetFrames) // the packet this SYNC closes
 		want := vitals.Reading{Sensor: 1, Param: vitals.SpO2, Value: v}
 		for !hasReading(want, 0)(snk.snapshot()) {
 			if time.Since(sent) > 100*time.Millisecond {
-				t.Fatalf("SpO2 %d not read within 100ms of its frame (a paused reader slept through it)", v)
+				t.Fatalf("SpO2 %d not read within 100ms of the SYNC closing its packet (a paused reader slept through it)", v)
 			}
 			select {
 			case <-snk.notify:
@@ -121,7 +119,7 @@ func TestPacedReadsKeepValuesOnTime(t *testing.T) {
 	if checked < 5 {
 		t.Fatalf("only %d packets checked", checked)
 	}
-	t.Logf("worst SpO2 delay after its frame: %v over %d packets", worst, checked)
+	t.Logf("worst SpO2 delay after its packet's closing SYNC: %v over %d packets", worst, checked)
 }
 
 // pacedDev is a Dev of format f on a fresh decoder, with an encoder and the
@@ -138,23 +136,18 @@ func pacedDev(t *testing.T, f Format) (*Encoder, *State, *Decoder, *Dev, time.Du
 }
 
 // TestSlackEndsBeforeTheNextValue: wherever the stream stands, a paused
-// session reads again at least slackMargin before the next HR or SpO2 frame
-// can be complete: k frames on, that is (k-1) frame times plus one frame's
-// time on the wire (5 bytes at 9600 8N1) after a complete frame, and (k-1)
-// frame times once the next frame has begun (it may be all but complete).
-// After a packet's SpO2 it sleeps over most of the packet, so that one read
-// takes frames 3 to 23.
+// session reads again at least slackMargin before the next value frame (the
+// SYNC frame closing a packet) can be complete: k frames on, that is (k-1)
+// frame times plus one frame's time on the wire (5 bytes at 9600 8N1) after
+// a complete frame, and (k-1) frame times once the next frame has begun (it
+// may be all but complete). After a SYNC frame it sleeps over most of the
+// packet, so that one read takes frames 1 to 23.
 func TestSlackEndsBeforeTheNextValue(t *testing.T) {
 	for _, f := range []Format{DF2, DF7} {
 		enc, st, dec, dev, wire := pacedDev(t, f)
 		// framesToValue: how many frames after frame i the next value
-		// frame (HR LSB, index 1, or SpO2, index 2) is.
-		framesToValue := func(i int) int {
-			if i == idxHRLSB {
-				return 1
-			}
-			return (idxHRLSB - i + packetFrames) % packetFrames
-		}
+		// frame (the SYNC, index 0) is.
+		framesToValue := func(i int) int { return packetFrames - i }
 		last := -1 // the last complete frame's index
 		for n := 0; n < 4*packetFrames; n++ {
 			i := enc.Index()
@@ -176,21 +169,22 @@ func TestSlackEndsBeforeTheNextValue(t *testing.T) {
 			if s > 0 && s > time.Duration(k-1)*frameTime+wire-slackMargin {
 				t.Errorf("%v: after frame %d: slack %v reaches within %v of the value frame %d frames on", f, i, s, slackMargin, k)
 			}
-			if min := time.Duration(packetFrames-idxSpO2-2) * frameTime; i == idxSpO2 && s < min {
-				t.Errorf("%v: after SpO2: slack %v; want at least %v (frames 3..23)", f, s, min)
+			if min := time.Duration(packetFrames-3) * frameTime; i == 0 && s < min {
+				t.Errorf("%v: after SYNC: slack %v; want at least %v (frames 1..23)", f, s, min)
 			}
 		}
 	}
 }
 
-// TestSlackOnTheBeat: after a SpO2 frame that arrived just now, the pause
-// ends at least 4 ms after the next packet's frame 0 can be complete and at
-// least 4 ms before its HR frame can begin, so the reader wakes for that
-// frame and not for the two before it. It stays on the beat while it comes
-// back in time, keeps the margin for the rest of the session once it comes
-// back after the HR frame has begun, and learns the beat anew on the next
-// session. A chunk that waited in the buffer, or one that ends in a frame
-// begun, gives the pause with the margin.
+// TestSlackOnTheBeat: after a SYNC frame that arrived just now, the pause
+// ends at least 4 ms after the packet's frame 24 can be complete and at least
+// 4 ms before the next SYNC frame can begin, so the reader wakes for that
+// frame (which closes the packet and emits its values) and not for the one
+// before it. It stays on the beat while it comes back in time, keeps the
+// margin for the rest of the session once it comes back after the SYNC frame
+// has begun, and learns the beat anew on the next session. A chunk that
+// waited in the buffer, or one that ends in a frame begun, gives the pause
+// with the margin.
 func TestSlackOnTheBeat(t *testing.T) {
 	for _, f := range []Format{DF2, DF7} {
 		enc, st, dec, dev, wire := pacedDev(t, f)
@@ -218,36 +212,33 @@ func TestSlackOnTheBeat(t *testing.T) {
 			for n := 0; n < 2*packetFrames; n++ {
 				dec.Feed(enc.Append(nil, st))
 			}
-			dec.Feed(frames(idxSpO2))
+			dec.Feed(frames(0))
 		}
 		lock()
-		margin := dev.slack(false) // after SpO2, the chunk not fresh
+		margin := dev.slack(false) // after a SYNC, the chunk not fresh
 		beat := dev.slack(true)
-		frame0 := time.Duration(packetFrames-idxSpO2) * frameTime // from now to the next frame 0's end
-		frame1 := frame0 + frameTime - wire                       // and to the HR frame's first byte
-		if beat-frame0 < 4*time.Millisecond || frame1-beat < 4*time.Millisecond {
-			t.Fatalf("%v: on the beat: pause %v; want it 4 ms or more after %v and before %v", f, beat, frame0, frame1)
+		last := time.Duration(packetFrames-1) * frameTime // from now to frame 24's end
+		value := last + frameTime - wire                  // and to the next SYNC's first byte
+		if beat-last < 4*time.Millisecond || value-beat < 4*time.Millisecond {
+			t.Fatalf("%v: on the beat: pause %v; want it 4 ms or more after %v and before %v", f, beat, last, value)
 		}
-		if margin >= frame0-frameTime {
-			t.Errorf("%v: not fresh: pause %v; want it to end before frame 24 can (%v)", f, margin, frame0-frameTime)
+		if margin >= last-frameTime {
+			t.Errorf("%v: not fresh: pause %v; want it to end before frame 23 can (%v)", f, margin, last-frameTime)
 		}
-		// In time: frames 3..24 and 0 waited in the buffer, 1 and 2 are fresh.
+		// In time: frames 1..24 waited in the buffer, the SYNC is fresh.
 		for range 2 {
-			step("back in time", frames(idxHRMSB), false, 0)
-			step("HR", frames(idxHRLSB), true, 0)
-			step("SpO2", frames(idxSpO2), true, beat)
+			step("back in time", frames(packetFrames-1), false, 0)
+			step("SYNC", frames(0), true, beat)
 		}
-		step("back in time", frames(idxHRMSB), false, 0)
-		step("HR", frames(idxHRLSB), true, 0)
-		sp, next := frames(idxSpO2), frames(idxSREV)
-		step("SpO2 and the next frame begun", append(sp, next[:2]...), true, time.Duration(packetFrames-idxSpO2)*frameTime-slackMargin)
+		step("back in time", frames(packetFrames-1), false, 0)
+		sync, next := frames(0), frames(1)
+		step("SYNC and the next frame begun", append(sync, next[:2]...), true, time.Duration(packetFrames-1)*frameTime-slackMargin)
 		step("that frame's end", next[2:], true, beat-frameTime)
-		// Late: the HR frame had begun.
-		late := frames(idxHRLSB)
+		// Late: the SYNC frame had begun.
+		late := frames(0)
 		step("late", late[:len(late)-3], false, 0)
-		step("late HR", late[len(late)-3:], true, 0)
-		step("SpO2 after a late return", frames(idxSpO2), true, margin)
-		step("a packet in time", append(frames(idxHRLSB), frames(idxSpO2)...), true, margin)
+		step("SYNC after a late return", late[len(late)-3:], true, margin)
+		step("a packet in time", frames(0), true, margin)
 		// The next session learns the beat again.
 		dev.newSession()
 		lock()

@@ -96,10 +96,17 @@ func (l *link) drain(b []byte, now time.Time) {
 	l.d.mu.Unlock()
 }
 
-// handle acts on one valid frame.
+// handle acts on one valid frame. A frame of a known kind that can answer
+// what was asked counts in Status.Valid, which keeps sensor_silent away
+// between measurements; a frame that only passed LEN and CHK does not
+// (random bytes pass those now and then).
 func (l *link) handle(f *Frame, now time.Time) {
 	if l.cyc.id != "" {
 		l.cyc.heard = now
+	}
+	if f.Kind == KindAck || f.Kind == KindVersion || f.Kind == KindPressure && l.cyc.phase == measuring ||
+		f.Kind == KindResult && l.cyc.phase == fetching {
+		l.d.answers++
 	}
 	switch f.Kind {
 	case KindAck:
@@ -237,7 +244,7 @@ func (l *link) tick(now time.Time) error {
 	}
 	if !now.Before(l.nextStatus) {
 		st := l.d.parser.Stats()
-		l.d.sink.Status(vitals.Status{Sensor: l.o.Sensor, Frames: st.Frames, Garbled: st.Garbled})
+		l.d.sink.Status(vitals.Status{Sensor: l.o.Sensor, Frames: st.Frames, Garbled: st.Garbled, Valid: l.d.answers})
 		l.nextStatus = now.Add(statusEvery)
 	}
 	if l.queued == 0 || now.Sub(l.lastWrite) < l.o.CommandGap {

@@ -427,7 +427,8 @@ func TestHILShutdownAborts(t *testing.T) {
 }
 
 // When idle the driver asks for the version string every IdlePollEvery, so
-// Status shows a live module, and logs the version once.
+// Status shows a live module (its answers counted as Valid), and logs the
+// version once.
 func TestHILIdlePolls(t *testing.T) {
 	r := newRig(t, func(o *Opts) { o.IdlePollEvery = 150 * time.Millisecond })
 	waitFor(t, "the default version logged", func() bool {
@@ -440,6 +441,12 @@ func TestHILIdlePolls(t *testing.T) {
 	waitFor(t, "status with frames", func() bool {
 		st, _ := r.sink.lastStatus()
 		return st.Sensor == sensorIndex && st.Frames >= 3
+	})
+	// The version answers are validated data: they keep sensor_silent away
+	// (an unknown frame that passed LEN and CHK would not).
+	waitFor(t, "status with valid answers", func() bool {
+		st, _ := r.sink.lastStatus()
+		return st.Valid >= 3 && st.Valid <= st.Frames
 	})
 	first, _ := r.sink.lastStatus()
 	waitFor(t, "counts growing", func() bool {

@@ -146,7 +146,8 @@ type Dev struct {
 	inCycle  bool             // pressure is current
 	stats    ParserStats      // a copy of the parser's counts for Stats
 
-	parser Parser // owned by Run's goroutine
+	parser  Parser // owned by Run's goroutine
+	answers uint64 // frames of a known kind that answered a command: Status.Valid; Run's goroutine
 }
 
 // request is a Start or Abort handed to the session loop.

@@ -143,8 +143,16 @@ func (r Result) Failed() bool { return r.Failure != "" }
 // a second. Counts only grow; the engine works on the differences. A driver that
 // has no stream (the NIBP module) counts the answers to its periodic polls, so the
 // engine can tell a silent module from a quiet one.
+//
+// Frames alone do not say the sensor is there: random bytes at a line's rate
+// pass a checksum now and then. Only Valid, a Reading or a Result keep
+// sensor_silent away.
 type Status struct {
 	Sensor  int
 	Frames  uint64 // frames that passed framing and checksum
 	Garbled uint64 // frames that failed framing or checksum
+	// Valid counts frames that gave validated data without a Reading or
+	// Result to show it: the NIBP module's answers of a known kind to what
+	// the driver asks. Oximeter drivers leave it 0: their readings say it.
+	Valid uint64
 }

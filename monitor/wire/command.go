@@ -99,6 +99,14 @@ func ParseCommand(payload []byte) (Command, error) {
 	return c, c.Check()
 }
 
+// PeekCommandID reads the id of a command payload from its first
+// MaxCommandBytes bytes only, without decoding the rest: for a refusal that
+// must be quick (a busy chair) or of a payload too large to parse. "" when
+// no valid id is found there.
+func PeekCommandID(payload []byte) string {
+	return peekID(payload[:min(len(payload), MaxCommandBytes)])
+}
+
 // peekID reads just the "id" of a command that cannot be decoded whole (bad
 // JSON after the id, a field of the wrong type, an oversized payload cut
 // short), so that the refusal can still be matched to its request. It reads

@@ -50,7 +50,7 @@ const (
 	nibpNoResult     = 210 * time.Second
 	sameLimbHold     = 30 * time.Second // SpO2 alarms held after an inflation on the same limb
 	freshness        = 3 * time.Second  // a reading older than this is "no data"
-	rememberedCmds   = 256
+	rememberedCmds   = 1024             // ids answered within their max_age; more: busy
 )
 
 // Engine is the monitor's state machine. Create one with New (or Restore) and

@@ -46,6 +46,7 @@ func (e *Engine) Snapshot() Snapshot {
 	s.Session.Marks = append([]wire.Mark(nil), e.sess.Marks...)
 	s.Commands.IDs = append([]string(nil), e.cmds.IDs...)
 	s.Commands.Replies = append([]wire.Reply(nil), e.cmds.Replies...)
+	s.Commands.Until = append([]time.Time(nil), e.cmds.Until...)
 	for _, a := range e.alarms {
 		sa := snapshotAlarm{alarm: *a}
 		if pc := e.physByName(a.Key); pc != nil {
@@ -110,7 +111,7 @@ func Restore(cfg Config, snap Snapshot, now time.Time) (*Engine, []Event, error)
 	e.nibp = snap.NIBP
 	e.nibp.sameLimb = sameLimb
 	e.pause = snap.Pause
-	e.cmds = snap.Commands
+	e.cmds = snap.Commands.restored(now, 2*e.cfg.MaxCommandAge)
 	e.auto.armed = snap.AutoArm
 	for i := range e.sensors {
 		e.sensors[i].sessionStart = now // give every sensor its stale_after again

@@ -40,7 +40,8 @@ type daemon struct {
 	in     chan any
 	out    *outputs
 	link   *mqttlink.Link
-	synced atomic.Bool // the system clock is NTP-synchronised
+	synced atomic.Bool   // the system clock is NTP-synchronised
+	busy   atomic.Uint64 // commands refused as busy before the engine saw them
 }
 
 // runDaemon runs until ctx ends (SIGTERM/SIGINT) and returns the exit code.
@@ -149,7 +150,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 		}
 		pub.resend()
 	})
-	if err := d.link.Subscribe(root+"/"+wire.TopicCmd, 1, d.onCommand); err != nil {
+	if err := d.link.SubscribeOrRefuse(root+"/"+wire.TopicCmd, 1, d.onCommand, d.onCommandFull); err != nil {
 		log.Error("mqtt subscribe", "err", err)
 		return exitConfig
 	}
@@ -360,22 +361,47 @@ func (d *daemon) statePayload(online bool) []byte {
 	return b
 }
 
-// onCommand parses a command from the station and hands it to the engine; a
-// malformed one is answered here.
+// onCommand (the link's delivery goroutine) parses a command from the
+// station and hands it to the engine, which answers every one exactly once:
+// applied, refused, or refused as malformed (with the id when it could be
+// read, else an empty one) and logged in the alarm log. When the engine
+// cannot take it within commandWait, it is refused here as busy, so the
+// station never waits for a reply that will not come.
 func (d *daemon) onCommand(m mqttlink.Message) {
 	c, err := wire.ParseCommand(m.Payload)
+	cmd := monitor.Command{Command: c, Retained: m.Retained}
 	if err != nil {
 		d.log.Warn("command refused", "err", err, "id", c.ID)
-		if c.ID != "" {
-			b, _ := json.Marshal(wire.Reply{V: wire.Version, ID: c.ID, OK: false, Error: err.Error()})
-			d.out.pub.send(outMsg{topic: d.out.topic(wire.TopicCmdReply), payload: b})
-		}
-		return
+		cmd.Invalid = err
 	}
+	t := time.NewTimer(commandWait)
+	defer t.Stop()
 	select {
-	case d.in <- monitor.Command{Command: c, Retained: m.Retained}:
-	case <-time.After(2 * time.Second):
-		d.log.Error("engine busy: command dropped", "id", c.ID)
+	case d.in <- cmd:
+	case <-t.C:
+		d.refuseBusy(c.ID, "busy: the chair is behind; send it again later")
+	}
+}
+
+// commandWait is how long a command may wait for the engine before it is
+// refused as busy.
+const commandWait = time.Second
+
+// onCommandFull (paho's goroutine) refuses a command that found the link's
+// inbox full: commands come faster than the chair takes them. It only
+// peeks at the id and queues the reply: it must not block paho.
+func (d *daemon) onCommandFull(m mqttlink.Message) {
+	d.refuseBusy(wire.PeekCommandID(m.Payload), "busy: too many commands at once; send it again later")
+}
+
+// refuseBusy answers a command the engine never saw (so it is neither
+// applied nor remembered: the station may send it again). These go to the
+// daemon's log, counted, not to the alarm log: a flood would fill it.
+func (d *daemon) refuseBusy(id, why string) {
+	b, _ := json.Marshal(wire.Reply{V: wire.Version, ID: id, OK: false, Error: why})
+	d.out.pub.send(outMsg{topic: d.out.topic(wire.TopicCmdReply), payload: b})
+	if n := d.busy.Add(1); n == 1 || n%100 == 0 {
+		d.log.Warn("command refused: busy", "id", id, "reason", why, "busy_total", n)
 	}
 }
 
@@ -466,7 +492,10 @@ func (d *daemon) annunciator(ctx context.Context) annunciator {
 	return g
 }
 
-// printAlarmLog prints the persisted alarm log, oldest first.
+// printAlarmLog prints the persisted alarm log, oldest first, one line per
+// entry: every field is escaped (logText), so an entry holding a newline or
+// an escape sequence (a store written before commands were checked for
+// them) can neither forge a line nor drive the terminal.
 func printAlarmLog(cfg *config.Config, out io.Writer) error {
 	st, err := store.Open(cfg.Store.Dir, store.Options{ReadOnly: true})
 	if err != nil {
@@ -478,7 +507,7 @@ func printAlarmLog(cfg *config.Config, out io.Writer) error {
 		if !e.OK {
 			status = "refused"
 		}
-		_, err := fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%s\n", e.T.UTC().Format(wire.TimeLayout), e.By, e.Action, status, e.Detail)
+		_, err := fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%s\n", e.T.UTC().Format(wire.TimeLayout), logText(e.By), logText(e.Action), status, logText(e.Detail))
 		return err
 	})
 }

@@ -9,12 +9,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"syscall"
 
@@ -55,8 +57,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkConfig(*cfgPath, stdout)
 	}
 	// Signals are ours from here on: a SIGTERM while the config loads ends
-	// the daemon cleanly instead of killing it.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	// the daemon cleanly instead of killing it. SIGHUP (the terminal or ssh
+	// session closed, or a "reload") stops it as cleanly: NIBP aborted,
+	// state offline. The daemon has nothing to reload.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 	cfg, ps := config.Load(*cfgPath)
 	if err := ps.Err(); err != nil {
@@ -74,11 +78,44 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, p := range ps.List { // warnings
 		log.Warn("config", "problem", p.String())
 	}
+	lock, code, ok := lockDaemon(ctx, cfg, log)
+	if !ok {
+		return code
+	}
+	defer lock.release()
 	cur := runtime.GOMAXPROCS(0)
 	if n := procs(cur, os.Getenv("GOMAXPROCS") != ""); n != cur {
 		runtime.GOMAXPROCS(n)
 	}
 	return runDaemon(ctx, cfg, log)
+}
+
+// lockDaemon takes the daemon's lock before anything is opened (store,
+// ports, broker). ok is false when the daemon must not run: another one
+// holds the lock (exit 1) or a signal came while waiting (exit 0). When the
+// store directory cannot hold a lock file the lock is taken in the system's
+// temporary directory under the chair's name, so that the daemon still runs
+// (without a store, as it would) and still runs once.
+func lockDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (l *daemonLock, code int, ok bool) {
+	l, err := acquireLock(ctx, cfg.Store.Dir, lockWait)
+	if err != nil && !errors.Is(err, errLocked) && ctx.Err() == nil {
+		fallback := filepath.Join(os.TempDir(), "chairside-"+cfg.Chair)
+		log.Error("lock file unavailable in the store directory; locking in the temporary directory", "err", err, "dir", fallback)
+		l, err = acquireLock(ctx, fallback, lockWait)
+	}
+	switch {
+	case err == nil:
+		return l, exitOK, true
+	case ctx.Err() != nil:
+		log.Info("stopped while waiting for the lock")
+		return nil, exitOK, false
+	case errors.Is(err, errLocked):
+		log.Error("not starting: "+err.Error()+"; stop it first (systemctl stop chairside)", "err", err)
+		return nil, exitRuntime, false
+	default:
+		log.Error("not starting: no lock", "err", err)
+		return nil, exitRuntime, false
+	}
 }
 
 // maxProcs is the most Ps (threads running Go code at once) the daemon

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -146,11 +147,7 @@ func (p *publisher) deliver(m outMsg, acked func()) {
 	if !m.record {
 		// Live state and replies: the PUBACK is enough, and the retained
 		// state is published again at every connect.
-		p.link.Publish(m.topic, 1, m.retained, m.payload, func(err error) {
-			if acked != nil {
-				acked()
-			}
-		})
+		p.publishLive(m, acked, 0)
 		return
 	}
 	p.link.PublishProven(m.topic, m.retained, m.payload, func() {
@@ -161,6 +158,27 @@ func (p *publisher) deliver(m outMsg, acked func()) {
 	}, func(err error) {
 		p.awaiting.Add(-1)
 		p.settle(m, err)
+	})
+}
+
+// Live messages the link refuses as busy (MaxInFlight reached: a burst of
+// command replies, a backlog pass) are tried again, every liveRetryEvery
+// for about the 5 s a station waits for a reply, instead of being lost.
+const (
+	liveRetryEvery = 50 * time.Millisecond
+	liveRetries    = 100
+)
+
+// publishLive publishes a live message, again while the link is busy.
+func (p *publisher) publishLive(m outMsg, acked func(), tries int) {
+	p.link.Publish(m.topic, 1, m.retained, m.payload, func(err error) {
+		if errors.Is(err, mqttlink.ErrBusy) && tries < liveRetries && p.ctx.Err() == nil {
+			time.AfterFunc(liveRetryEvery, func() { p.publishLive(m, acked, tries+1) })
+			return
+		}
+		if acked != nil {
+			acked()
+		}
 	})
 }
 

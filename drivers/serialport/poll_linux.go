@@ -57,25 +57,9 @@ type poller struct {
 // the library's Unix port (a test's fake) or anything about its descriptor is
 // unexpected.
 func pollable(sp serial.Port, dev string) *poller {
-	v := reflect.ValueOf(sp)
-	if v.Kind() != reflect.Pointer || v.IsNil() {
+	fd, ok := libTTY(sp)
+	if !ok {
 		return nil
-	}
-	e := v.Elem()
-	if t := e.Type(); t.Kind() != reflect.Struct || t.PkgPath() != "go.bug.st/serial" || t.Name() != "unixPort" {
-		return nil
-	}
-	h := e.FieldByName("handle")
-	if !h.IsValid() || h.Kind() != reflect.Int {
-		return nil
-	}
-	fd := int(h.Int())
-	var st unix.Stat_t
-	if fd < 0 || unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
-		return nil
-	}
-	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err != nil {
-		return nil // not a tty
 	}
 	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
@@ -88,6 +72,33 @@ func pollable(sp serial.Port, dev string) *poller {
 		return nil
 	}
 	return pl
+}
+
+// libTTY returns the descriptor of the library's port sp, when sp is the
+// library's Unix port and its descriptor is an open tty; ok is false for a
+// test's fake port or anything unexpected.
+func libTTY(sp serial.Port) (fd int, ok bool) {
+	v := reflect.ValueOf(sp)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return -1, false
+	}
+	e := v.Elem()
+	if t := e.Type(); t.Kind() != reflect.Struct || t.PkgPath() != "go.bug.st/serial" || t.Name() != "unixPort" {
+		return -1, false
+	}
+	h := e.FieldByName("handle")
+	if !h.IsValid() || h.Kind() != reflect.Int {
+		return -1, false
+	}
+	fd = int(h.Int())
+	var st unix.Stat_t
+	if fd < 0 || unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return -1, false
+	}
+	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err != nil {
+		return -1, false // not a tty
+	}
+	return fd, true
 }
 
 // newPoller makes the epoll instance for tty and puts it in the runtime's

@@ -123,7 +123,8 @@ func Run(ctx context.Context, cfg Config, session func(ctx context.Context, p *P
 	return nil
 }
 
-// open resolves cfg.Path and opens it with the read timeout set. When the
+// open resolves cfg.Path and opens it exclusively (claimExclusive) with the
+// read timeout set. When the
 // path does not resolve (the by-id link vanished with the device) it still
 // calls cfg.Open with the path as given, so the open's own error is reported.
 func open(cfg Config) (*Port, error) {
@@ -138,6 +139,10 @@ func open(cfg Config) (*Port, error) {
 	}
 	if sp == nil {
 		return nil, fmt.Errorf("serialport: open %s: Open returned no port", dev)
+	}
+	if err := claimExclusive(sp, dev); err != nil {
+		_ = sp.Close()
+		return nil, err
 	}
 	if err := sp.SetReadTimeout(cfg.ReadTimeout); err != nil {
 		_ = sp.Close()

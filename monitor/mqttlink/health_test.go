@@ -3,6 +3,7 @@ package mqttlink
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -187,5 +188,56 @@ func TestCallerPublishedHeartbeat(t *testing.T) {
 	s := waitHealth(t, l.Link, true, waitLong)
 	if !strings.Contains(s.Reason, "has not come back") {
 		t.Fatalf("reason %q", s.Reason)
+	}
+}
+
+// With SubscribeOrRefuse nothing is dropped silently: every message beyond
+// the buffer goes to the full handler at once, on paho's goroutine, and
+// every message reaches exactly one of the two.
+func TestFullInboxHandsMessagesToRefuse(t *testing.T) {
+	b := startMochi(t, nil)
+	cfg := heartbeatConfig(t, b.url())
+	cfg.InboundBuffer = 4
+	release := make(chan struct{})
+	var mu sync.Mutex
+	seen := map[string]int{}
+	count := func(m Message) {
+		mu.Lock()
+		seen[string(m.Payload)]++
+		mu.Unlock()
+	}
+	var refused atomic.Int32
+	l := runLink(t, cfg, func(l *Link) {
+		if err := l.SubscribeOrRefuse("chairside/chair-t/cmd", 1, func(m Message) {
+			count(m)
+			<-release
+		}, func(m Message) {
+			refused.Add(1)
+			count(m)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	waitUp(t, l.Link)
+	station := observe(t, b.url(), "nothing")
+	for i := range 50 {
+		station.publish(t, "chairside/chair-t/cmd", fmt.Sprint(i))
+	}
+	eventually(t, "refusals", func() bool { return refused.Load() >= 40 })
+	close(release)
+	eventually(t, "every message handled once", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) == 50
+	})
+	mu.Lock()
+	for p, n := range seen {
+		if n != 1 {
+			t.Errorf("message %s handled %d times", p, n)
+		}
+	}
+	mu.Unlock()
+	if s := l.Stats(); s.InboundDropped != 0 || s.InboundRefused != uint64(refused.Load()) {
+		t.Fatalf("stats %+v, want no drop and %d refused", s, refused.Load())
 	}
 }

@@ -14,12 +14,14 @@ type Stats struct {
 	Failed         uint64 // done(error), including refusals while down
 	DroppedOffline uint64 // QoS 0 messages dropped because the link was down
 	InboundDropped uint64 // received messages dropped because handlers were behind
+	InboundRefused uint64 // received messages handed to a full handler (SubscribeOrRefuse) instead
 	Echoes         uint64 // own heartbeats received back
 }
 
 type counters struct {
 	attempts, connects, published, acked, failed atomic.Uint64
 	droppedOffline, inboundDropped, echoes       atomic.Uint64
+	inboundRefused                               atomic.Uint64
 
 	// Run's goroutine only: rate limit of the inbound-drop warning.
 	inboundDroppedLogged uint64
@@ -33,6 +35,7 @@ func (l *Link) Stats() Stats {
 		Attempts: c.attempts.Load(), Connects: c.connects.Load(),
 		Published: c.published.Load(), Acked: c.acked.Load(), Failed: c.failed.Load(),
 		DroppedOffline: c.droppedOffline.Load(), InboundDropped: c.inboundDropped.Load(),
-		Echoes: c.echoes.Load(),
+		InboundRefused: c.inboundRefused.Load(),
+		Echoes:         c.echoes.Load(),
 	}
 }

@@ -18,8 +18,14 @@ const subscribeTimeout = 5 * time.Second
 type subscription struct {
 	filter   string
 	qos      byte
-	handlers []func(Message)
+	handlers []handler
 	made     uint64 // the connect (Stats.Connects) on which the broker accepted it
+}
+
+// handler is a subscriber's callback and what to do when it is behind.
+type handler struct {
+	deliver func(Message) // on the delivery goroutine, in order
+	full    func(Message) // on paho's goroutine when the inbox is full; nil: drop
 }
 
 // subscriptions is the list re-made on every connect.
@@ -28,14 +34,14 @@ type subscriptions struct {
 	list []*subscription
 }
 
-func (s *subscriptions) add(filter string, qos byte, h func(Message)) {
+func (s *subscriptions) add(filter string, qos byte, h *handler) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sub := range s.list {
 		if sub.filter == filter {
 			sub.qos = max(sub.qos, qos)
 			if h != nil {
-				sub.handlers = append(sub.handlers, h)
+				sub.handlers = append(sub.handlers, *h)
 			}
 			sub.made = 0 // subscribe again: the QoS may have risen
 			return
@@ -43,14 +49,14 @@ func (s *subscriptions) add(filter string, qos byte, h func(Message)) {
 	}
 	sub := &subscription{filter: filter, qos: qos}
 	if h != nil {
-		sub.handlers = []func(Message){h}
+		sub.handlers = []handler{*h}
 	}
 	s.list = append(s.list, sub)
 }
 
 // handlers returns the handlers of filter (the slice is never modified in
 // place, so it may be read after the lock is released).
-func (s *subscriptions) handlers(filter string) []func(Message) {
+func (s *subscriptions) handlers(filter string) []handler {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sub := range s.list {
@@ -65,23 +71,40 @@ func (s *subscriptions) handlers(filter string) []func(Message) {
 // hands each to handler on the link's delivery goroutine, one at a time, in
 // arrival order. A slow handler delays the others but never paho: when more
 // than InboundBuffer messages wait, new ones are dropped and counted
-// (Stats.InboundDropped), and a warning is logged.
+// (Stats.InboundDropped), and a warning is logged. SubscribeOrRefuse
+// answers them instead.
 //
 // The subscription is made at once if connected, and again after every
 // reconnect. A message matching several filters reaches each of their
 // handlers. The error is about the arguments only; a broker that refuses
 // the subscription is logged.
 func (l *Link) Subscribe(filter string, qos byte, handler func(Message)) error {
+	return l.addSubscription(filter, qos, handler, nil)
+}
+
+// SubscribeOrRefuse is Subscribe for messages that must never vanish
+// unanswered (commands): a message that finds InboundBuffer messages
+// waiting goes to full instead, on paho's goroutine, at once (counted in
+// Stats.InboundRefused). full must not block: it is for a quick refusal
+// ("busy"), not for work.
+func (l *Link) SubscribeOrRefuse(filter string, qos byte, handler, full func(Message)) error {
+	if full == nil {
+		return fmt.Errorf("mqttlink: subscribe to %s: full handler is nil", filter)
+	}
+	return l.addSubscription(filter, qos, handler, full)
+}
+
+func (l *Link) addSubscription(filter string, qos byte, deliver, full func(Message)) error {
 	if err := checkFilter(filter); err != nil {
 		return fmt.Errorf("mqttlink: subscribe: %w", err)
 	}
 	if qos > 1 {
 		return fmt.Errorf("mqttlink: subscribe to %s: QoS %d; use 0 or 1", filter, qos)
 	}
-	if handler == nil {
+	if deliver == nil {
 		return fmt.Errorf("mqttlink: subscribe to %s: handler is nil", filter)
 	}
-	l.subs.add(filter, qos, handler)
+	l.subs.add(filter, qos, &handler{deliver: deliver, full: full})
 	wake(l.subscribe)
 	return nil
 }
@@ -171,8 +194,13 @@ func (l *Link) router(filter string) paho.MessageHandler {
 		}
 		for _, h := range l.subs.handlers(filter) {
 			select {
-			case l.inbox <- inbound{handler: h, msg: msg}:
+			case l.inbox <- inbound{handler: h.deliver, msg: msg}:
 			default:
+				if h.full != nil {
+					l.stats.inboundRefused.Add(1)
+					h.full(msg)
+					continue
+				}
 				l.stats.inboundDropped.Add(1)
 			}
 		}

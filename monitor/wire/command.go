@@ -62,21 +62,36 @@ type Command struct {
 	Override  bool           `json:"override,omitempty"`  // infusion_start
 	Note      string         `json:"note,omitempty"`      // mark
 	Limit     map[string]any `json:"limit,omitempty"`     // limits: one [[limit]] table
+
+	hasT bool // "t" was present in the payload (ParseCommand), even as the zero time
 }
 
 // ParseCommand decodes and checks a command payload. The error names the
-// field that is wrong; when the id could be read, it is returned with the
-// error so the refusal can be answered.
+// field that is wrong; the id is returned with the error whenever it can be
+// read (from the first MaxCommandBytes bytes of an oversized or malformed
+// payload too), so that the refusal can be answered: every command gets a
+// reply, with an empty id when none could be read.
 func ParseCommand(payload []byte) (Command, error) {
 	var c Command
 	if len(payload) > MaxCommandBytes {
+		c.ID = peekID(payload[:MaxCommandBytes])
 		return c, fmt.Errorf("command is %d bytes, more than %d", len(payload), MaxCommandBytes)
+	}
+	// The outer T shadows Command.T, so that an absent (or null) "t" can be
+	// told from a present one that is the zero time (year 1).
+	var in struct {
+		Command
+		T *Time `json:"t"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	if err := dec.Decode(&in); err != nil {
 		c.ID = peekID(payload)
 		return c, fmt.Errorf("malformed command: %s", describeJSONError(err))
+	}
+	c = in.Command
+	if in.T != nil {
+		c.T, c.hasT = *in.T, true
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return c, errors.New("malformed command: data after the JSON object")
@@ -84,22 +99,52 @@ func ParseCommand(payload []byte) (Command, error) {
 	return c, c.Check()
 }
 
-// peekID tries to read just the id of a command that failed to decode, so the
-// refusal can still be matched to its request.
+// PeekCommandID reads the id of a command payload from its first
+// MaxCommandBytes bytes only, without decoding the rest: for a refusal that
+// must be quick (a busy chair) or of a payload too large to parse. "" when
+// no valid id is found there.
+func PeekCommandID(payload []byte) string {
+	return peekID(payload[:min(len(payload), MaxCommandBytes)])
+}
+
+// peekID reads just the "id" of a command that cannot be decoded whole (bad
+// JSON after the id, a field of the wrong type, an oversized payload cut
+// short), so that the refusal can still be matched to its request. It reads
+// the top-level object's tokens up to the id and stops there; "" when the id
+// cannot be read or is not a valid id.
 func peekID(payload []byte) string {
-	var probe struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(payload, &probe) != nil || checkText(probe.ID, MaxIDLen, false) != nil {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return ""
 	}
-	return probe.ID
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if key == "id" {
+			tok, err := dec.Token()
+			id, ok := tok.(string)
+			if err != nil || !ok || checkText(id, MaxIDLen, false) != nil {
+				return ""
+			}
+			return id
+		}
+		var skip json.RawMessage // a value (an oversized one ends the peek)
+		if dec.Decode(&skip) != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 func describeJSONError(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q must be %s, not %s", te.Field, te.Type.String(), te.Value)
+		// The path names ParseCommand's embedding ("Command.v"): the
+		// sender knows the field as "v".
+		field := strings.TrimPrefix(te.Field, "Command.")
+		return fmt.Sprintf("field %q must be %s, not %s", field, te.Type.String(), te.Value)
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
@@ -111,7 +156,9 @@ func describeJSONError(err error) string {
 	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
-// checkText refuses empty (unless allowed), over-long or non-printable text.
+// checkText refuses empty (unless allowed), over-long or non-printable text:
+// control characters (newline, ESC, C1), format characters (bidi overrides)
+// and the like never reach the engine, the logs or a screen.
 func checkText(s string, max int, emptyOK bool) error {
 	if s == "" {
 		if emptyOK {
@@ -135,13 +182,16 @@ func checkText(s string, max int, emptyOK bool) error {
 
 // Check tests the command's fields against its action.
 func (c Command) Check() error {
+	if c.V == 0 {
+		return fmt.Errorf("field \"v\" is missing; this chair speaks version %d", Version)
+	}
 	if c.V != Version {
 		return fmt.Errorf("field \"v\" is %d; this chair speaks version %d", c.V, Version)
 	}
 	if err := checkText(c.ID, MaxIDLen, false); err != nil {
 		return fmt.Errorf("field \"id\" %v", err)
 	}
-	if c.T.IsZero() {
+	if c.T.IsZero() && !c.hasT {
 		return errors.New("field \"t\" is missing")
 	}
 	if !IsAction(c.Action) {
@@ -186,6 +236,48 @@ func (c Command) checkAction() error {
 	case ActionLimits:
 		if c.Limit == nil {
 			return errors.New("field \"limit\" is missing: give one [[limit]] table as an object")
+		}
+		if err := checkLimitText(c.Limit, 0); err != nil {
+			return fmt.Errorf("field \"limit\" %v", err)
+		}
+	}
+	return nil
+}
+
+// Bounds on a limits command's table: its keys and strings are names and
+// short values, never prose.
+const (
+	maxLimitKeyLen = 64
+	maxLimitStrLen = 200
+	maxLimitDepth  = 4
+)
+
+// checkLimitText refuses a limit table whose keys or string values (at any
+// depth) hold control or other non-printable characters, or are over-long:
+// they end up in the alarm log and in replies.
+func checkLimitText(v any, depth int) error {
+	if depth > maxLimitDepth {
+		return fmt.Errorf("is nested more than %d deep", maxLimitDepth)
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if err := checkText(k, maxLimitKeyLen, false); err != nil {
+				return fmt.Errorf("has a key %q that %v", k, err)
+			}
+			if err := checkLimitText(x, depth+1); err != nil {
+				return fmt.Errorf("%q %v", k, err)
+			}
+		}
+	case []any:
+		for i, x := range v {
+			if err := checkLimitText(x, depth+1); err != nil {
+				return fmt.Errorf("[%d] %v", i, err)
+			}
+		}
+	case string:
+		if err := checkText(v, maxLimitStrLen, true); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -99,3 +99,72 @@ func FuzzParseCommand(f *testing.F) {
 		}
 	})
 }
+
+// A limits command whose table's keys or strings hold control characters
+// (ESC sequences, a newline that would forge an extra alarm-log line, a
+// bidi override) is refused before it reaches the engine or the log.
+func TestParseCommandRefusesControlCharactersInLimit(t *testing.T) {
+	for _, lim := range []string{
+		`{"condition":"spo2_low","priority":"high","below":88,"\u001b[2J\nforged":1}`,
+		`{"condition":"spo2_low\n2026-11-22T08:00:00.000Z\tdr@x\tlimits\tok","priority":"high","below":88}`,
+		`{"condition":"spo2_low","priority":"high\u202e","below":88}`,
+		`{"condition":"spo2_low","priority":"high","below":88,"x":["\u009b31m"]}`,
+	} {
+		in := `{"v":1,"id":"r-1","t":"2026-11-22T08:00:00Z","action":"limits","by":"x","limit":` + lim + `}`
+		c, err := ParseCommand([]byte(in))
+		if err == nil || !strings.Contains(err.Error(), `field "limit"`) || c.ID != "r-1" {
+			t.Errorf("ParseCommand(%q) = id %q, %v; want refused naming the limit field, with its id", lim, c.ID, err)
+			continue
+		}
+		for _, r := range err.Error() {
+			if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x202e {
+				t.Errorf("the error itself carries %U: %q", r, err)
+			}
+		}
+	}
+}
+
+// Every refusal carries the id whenever it can be read: after a syntax
+// error, in an oversized payload (read from its first bytes only).
+func TestParseCommandPeeksIDOfUnreadableCommands(t *testing.T) {
+	cases := []struct{ in, id, want string }{
+		{`{"v":1,"id":"r-7","t":"2026-11-22T08:00:00Z","action":"mark",`, "r-7", "malformed command"},
+		{`{"id":"r-8","v":1,"note":"a" "t"}`, "r-8", "malformed command"},
+		{`{"v":1,"id":"r-9","t":"2026-11-22T08:00:00Z","action":"mark","by":"x","note":"` + strings.Repeat("a", 10000) + `"}`, "r-9", "more than 4096"},
+		{`{"v":1,"note":"` + strings.Repeat("a", 10000) + `","id":"r-10"}`, "", "more than 4096"},
+		{`{"v":1,"id":"r\n1","action":`, "", "malformed command"},
+		{`["id","r-11"]`, "", "malformed command"},
+	}
+	for _, c := range cases {
+		got, err := ParseCommand([]byte(c.in))
+		if err == nil || !strings.Contains(err.Error(), c.want) || got.ID != c.id {
+			t.Errorf("ParseCommand(%.50q) = id %q, %v; want id %q and %q", c.in, got.ID, err, c.id, c.want)
+		}
+	}
+}
+
+// An absent or null "t" is missing; a present one, even year 1 (the zero
+// time), is a time, and the engine judges its age.
+func TestParseCommandTellsAbsentTFromZeroT(t *testing.T) {
+	base := `{"v":1,"id":"r","action":"pause_audio","by":"x"`
+	for _, in := range []string{base + `}`, base + `,"t":null}`} {
+		if _, err := ParseCommand([]byte(in)); err == nil || !strings.Contains(err.Error(), `field "t" is missing`) {
+			t.Errorf("ParseCommand(%s) = %v, want t missing", in, err)
+		}
+	}
+	for _, ts := range []string{"0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"} {
+		c, err := ParseCommand([]byte(base + `,"t":"` + ts + `"}`))
+		if err != nil || c.T.Year() != mustYear(ts) {
+			t.Errorf("t %s: %v, %v; want it parsed (the engine refuses its age)", ts, c.T, err)
+		}
+	}
+	if _, err := ParseCommand([]byte(`{"id":"r","t":"2026-11-22T08:00:00Z","action":"pause_audio","by":"x"}`)); err == nil ||
+		!strings.Contains(err.Error(), `field "v" is missing`) {
+		t.Errorf("no v: %v, want v missing", err)
+	}
+}
+
+func mustYear(ts string) int {
+	y, _ := time.Parse(time.RFC3339, ts)
+	return y.Year()
+}

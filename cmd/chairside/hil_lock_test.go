@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// runSecond starts another chairside with the bench's config and returns
+// it with its stderr's path.
+func (be *bench) runSecond(name string) (*exec.Cmd, string) {
+	be.t.Helper()
+	logPath := filepath.Join(be.dir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		be.t.Fatal(err)
+	}
+	be.t.Cleanup(func() { _ = f.Close() })
+	c := exec.Command(be.bin, "-config", be.config)
+	c.Stderr = f
+	if err := c.Start(); err != nil {
+		be.t.Fatal(err)
+	}
+	be.t.Cleanup(func() {
+		if c.ProcessState == nil {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+	})
+	return c, logPath
+}
+
+// waitExit waits up to d for c to exit and returns its exit code.
+func waitExit(t *testing.T, c *exec.Cmd, d time.Duration) int {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { _ = c.Wait(); close(done) }()
+	select {
+	case <-done:
+		return c.ProcessState.ExitCode()
+	case <-time.After(d):
+		_ = c.Process.Kill()
+		<-done
+		t.Fatalf("still running %v after its start", d)
+		return -1
+	}
+}
+
+// A second chairside with the same config (same store, same ports, same
+// client id) stops with exit 1 and a message naming the lock and its
+// holder, before it opens a port or the broker; the first runs on with
+// the right numbers. A SIGTERM while a second one waits for the lock
+// starts nothing either.
+func TestHILSecondDaemonRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hardware-in-the-loop test")
+	}
+	b := startBroker(t)
+	rec := subscribe(t, b)
+	be := newBench(t, b)
+	defer func() {
+		if t.Failed() {
+			t.Logf("first chairside log:\n%s", be.log())
+		}
+	}()
+	be.start()
+	be.waitLog(20*time.Second, "the first daemon running", "chairside running", "serial port opened")
+
+	second, secondLog := be.runSecond("second")
+	code := waitExit(t, second, 15*time.Second)
+	log, _ := os.ReadFile(secondLog)
+	if code != 1 {
+		t.Fatalf("second chairside: exit %d, want 1; its log:\n%s", code, log)
+	}
+	lockPath := filepath.Join(be.dir, "store", LockFileName)
+	for _, want := range []string{lockPath, fmt.Sprintf("pid %d", be.proc.Process.Pid)} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("second chairside's log lacks %q:\n%s", want, log)
+		}
+	}
+	for _, never := range []string{"serial port opened", "mqtt", "store unavailable"} {
+		if strings.Contains(string(log), never) {
+			t.Errorf("second chairside got as far as %q:\n%s", never, log)
+		}
+	}
+
+	// Stopped while it waits for the lock: exit 0, nothing opened.
+	third, thirdLog := be.runSecond("third")
+	time.Sleep(lockWait / 3)
+	_ = third.Process.Signal(syscall.SIGTERM)
+	code = waitExit(t, third, 10*time.Second)
+	log, _ = os.ReadFile(thirdLog)
+	if code != 0 || !strings.Contains(string(log), "stopped while waiting for the lock") {
+		t.Errorf("SIGTERM during the lock wait: exit %d, want 0 and the reason; its log:\n%s", code, log)
+	}
+	if strings.Contains(string(log), "serial port opened") || strings.Contains(string(log), "mqtt") {
+		t.Errorf("SIGTERM during the lock wait: it opened something:\n%s", log)
+	}
+
+	// The first one still reads whole frames and its client id was never
+	// taken over: no reconnect.
+	from := rec.count()
+	rec.waitForFrom(t, from, "SpO2 97 after the others", "/vitals/spo2", 10*time.Second, func(v map[string]any) bool { return num(v["value"]) == 97 })
+	if strings.Count(be.log(), "mqtt connected") > 1 {
+		t.Errorf("the first daemon reconnected: its client id was taken over\n%s", be.log())
+	}
+	if code, _ := be.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("first chairside: exit %d", code)
+	}
+}
+
+// SIGHUP (the ssh session closed, a "reload") stops the daemon as cleanly
+// as SIGTERM: exit 0, the state published offline, "stopped" in its log.
+func TestHILSIGHUPStopsCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hardware-in-the-loop test")
+	}
+	b := startBroker(t)
+	rec := subscribe(t, b)
+	be := newBench(t, b)
+	defer func() {
+		if t.Failed() {
+			t.Logf("chairside log:\n%s", be.log())
+		}
+	}()
+	be.start()
+	rec.waitFor(t, "state online", "/state", 20*time.Second, func(v map[string]any) bool { return v["online"] == true })
+	from := rec.count()
+	code, took := be.stop(syscall.SIGHUP)
+	if code != 0 || took > 5*time.Second {
+		t.Fatalf("SIGHUP: exit %d after %v, want 0 within 5 s", code, took)
+	}
+	be.waitLog(time.Second, "a clean stop", `"msg":"stopping"`, `"msg":"stopped"`)
+	rec.waitForFrom(t, from, "state offline", "/state", 5*time.Second, func(v map[string]any) bool { return v["online"] == false })
+}

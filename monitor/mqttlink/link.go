@@ -116,7 +116,8 @@ func New(cfg Config) (*Link, error) {
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			l.setConnErr(fmt.Errorf("connection to broker %s lost: %w", cfg.Broker, err))
 		}).
-		SetConnectionNotificationHandler(l.onNotification)
+		SetConnectionNotificationHandler(l.onNotification).
+		SetCustomOpenConnectionFn(openBounded(maxInboundPacket)) // paho has no bound of its own
 	if cfg.Will != nil {
 		opts.SetBinaryWill(cfg.Will.Topic, cfg.Will.Payload, cfg.Will.QoS, cfg.Will.Retained)
 	}

@@ -75,7 +75,10 @@ func ParseCommand(payload []byte) (Command, error) {
 	var c Command
 	if len(payload) > MaxCommandBytes {
 		c.ID = peekID(payload[:MaxCommandBytes])
-		return c, fmt.Errorf("command is %d bytes, more than %d", len(payload), MaxCommandBytes)
+		// "more than", not the size: the link cuts what the broker sends
+		// over its own bound (mqttlink), so the size read may be less
+		// than what was sent.
+		return c, fmt.Errorf("command is more than %d bytes", MaxCommandBytes)
 	}
 	// The outer T shadows Command.T, so that an absent (or null) "t" can be
 	// told from a present one that is the zero time (year 1).

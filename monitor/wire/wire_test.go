@@ -64,7 +64,7 @@ func TestParseCommand(t *testing.T) {
 		{`{"v":1,"id":"r","t":"2026-11-22T08:00:00Z","action":"limits","by":"x"}`, `field "limit" is missing`},
 		{`{"v":1,"id":"r","t":"2026-11-22T08:00:00Z","action":"mark","by":"x","note":"a"} {}`, "data after the JSON object"},
 		{`{"v":1,"id":"` + strings.Repeat("x", 65) + `","t":"2026-11-22T08:00:00Z","action":"mark","by":"x","note":"a"}`, `field "id" is 65 characters, more than 64`},
-		{strings.Repeat(" ", 5000), "command is 5000 bytes, more than 4096"},
+		{strings.Repeat(" ", 5000), "command is more than 4096 bytes"},
 	}
 	for _, c := range cases {
 		_, err := ParseCommand([]byte(c.in))

@@ -29,6 +29,9 @@ func (e *Engine) NextDeadline() time.Time {
 		if spec := e.proto.Phases[e.sess.Phase]; spec.Duration > 0 && !e.sess.Reminded[e.sess.Phase] { // tickPhase
 			d.at(e.sess.PhaseStarted.Add(spec.Duration))
 		}
+		if e.sess.Phase == protocol.Observation && e.sess.Reminded[protocol.Observation] { // rejudgeDischarge
+			d.at(e.nextDischarge)
+		}
 	}
 	e.alarmsDeadline(&d)
 	return d.next

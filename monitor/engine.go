@@ -60,6 +60,8 @@ type Engine struct {
 	proto   *protocol.Protocol
 	oxi     int // index of the oximeter sensor, -1 if none
 	nibpIdx int // index of the NIBP sensor, -1 if none
+
+	nextDischarge time.Time // when observation_complete's discharge check is judged again
 	remote  map[string]bool
 
 	now    time.Time

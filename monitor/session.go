@@ -149,6 +149,7 @@ func (e *Engine) endSession() {
 
 // tickPhase raises the phase reminders when their time comes.
 func (e *Engine) tickPhase() {
+	e.rejudgeDischarge()
 	p := e.sess.Phase
 	spec := e.proto.Phases[p]
 	if spec.Duration <= 0 || e.sess.Reminded[p] || e.now.Sub(e.sess.PhaseStarted) < spec.Duration {
@@ -160,11 +161,8 @@ func (e *Engine) tickPhase() {
 		e.raise(condInfusionTime, condInfusionTime, wire.KindTechnical, true, protocol.Low, false, wire.Num{}, wire.Num{},
 			fmt.Sprintf("infusion has run %s: end it when the dose is given", formatDuration(spec.Duration)))
 	case protocol.Observation:
-		d := e.dischargeCheck()
-		msg := fmt.Sprintf("observation %s complete: discharge criteria met", formatDuration(spec.Duration))
-		if !d.Met {
-			msg = fmt.Sprintf("observation %s complete: discharge criteria not met: %s", formatDuration(spec.Duration), joinUnmet(d.Unmet))
-		}
+		msg := dischargeMessage(spec, e.dischargeCheck())
+		e.nextDischarge = e.now.Add(time.Second)
 		e.raise(condObservationDone, condObservationDone, wire.KindTechnical, true, protocol.Low, false, wire.Num{}, wire.Num{}, msg)
 	}
 }
@@ -181,36 +179,83 @@ func joinUnmet(u []string) string {
 }
 
 // dischargeCheck compares the latest values with the baseline and the
-// protocol's discharge criteria.
+// protocol's discharge criteria. A criterion that cannot be judged is not met.
 func (e *Engine) dischargeCheck() wire.Discharge {
-	d := wire.Discharge{Met: true, Unmet: []string{}}
-	fail := func(format string, args ...any) {
-		d.Met = false
-		d.Unmet = append(d.Unmet, fmt.Sprintf(format, args...))
+	d := wire.Discharge{T: wire.At(e.now), Met: true, Unmet: []string{}}
+	add := func(c wire.Criterion, why string) {
+		c.Met = why == ""
+		d.Criteria = append(d.Criteria, c)
+		if !c.Met {
+			d.Met = false
+			d.Unmet = append(d.Unmet, why)
+		}
 	}
 	c := e.proto.Discharge
+	spo2 := wire.Criterion{Name: "spo2", Rule: "at_least", Limit: wire.N(c.SpO2AtLeast)}
 	if v, ok := e.fresh(vitals.SpO2); !ok {
-		fail("no current SpO2")
-	} else if float64(v) < c.SpO2AtLeast {
-		fail("SpO2 %d < %s", v, protocol.FormatNumber(c.SpO2AtLeast))
+		add(spo2, "no current SpO2")
+	} else if spo2.Value = wire.N(float64(v)); float64(v) < c.SpO2AtLeast {
+		add(spo2, fmt.Sprintf("SpO2 %d < %s", v, protocol.FormatNumber(c.SpO2AtLeast)))
+	} else {
+		add(spo2, "")
+	}
+	pulse := wire.Criterion{Name: "pulse", Rule: "within", Limit: wire.N(c.PulseWithin)}
+	b, haveBase := e.sess.baseline(protocol.Pulse)
+	if haveBase {
+		pulse.Baseline = wire.N(b)
 	}
 	if v, ok := e.fresh(vitals.Pulse); !ok {
-		fail("no current pulse")
-	} else if b, ok := e.sess.baseline(protocol.Pulse); !ok {
-		fail("no baseline pulse to compare pulse %d with", v) // unchecked is not met
+		add(pulse, "no current pulse")
+	} else if pulse.Value = wire.N(float64(v)); !haveBase {
+		add(pulse, fmt.Sprintf("no baseline pulse to compare pulse %d with", v))
 	} else if abs(float64(v)-b) > c.PulseWithin {
-		fail("pulse %d is %s from baseline %s (within %s)", v, protocol.FormatNumber(abs(float64(v)-b)), protocol.FormatNumber(b), protocol.FormatNumber(c.PulseWithin))
-	}
-	if e.nibp.Last.Valid {
-		if b, ok := e.sess.baseline(protocol.Systolic); !ok {
-			fail("no baseline systolic to compare systolic %s with", protocol.FormatNumber(e.nibp.Last.V))
-		} else if abs(e.nibp.Last.V-b) > c.SystolicWithin {
-			fail("systolic %s is %s from baseline %s (within %s)", protocol.FormatNumber(e.nibp.Last.V), protocol.FormatNumber(abs(e.nibp.Last.V-b)), protocol.FormatNumber(b), protocol.FormatNumber(c.SystolicWithin))
-		}
+		add(pulse, fmt.Sprintf("pulse %d is %s from baseline %s (within %s)", v, protocol.FormatNumber(abs(float64(v)-b)), protocol.FormatNumber(b), protocol.FormatNumber(c.PulseWithin)))
 	} else {
-		fail("no NIBP measured")
+		add(pulse, "")
+	}
+	sys := wire.Criterion{Name: "systolic", Rule: "within", Limit: wire.N(c.SystolicWithin), Value: e.nibp.Last}
+	b, haveBase = e.sess.baseline(protocol.Systolic)
+	if haveBase {
+		sys.Baseline = wire.N(b)
+	}
+	switch {
+	case !e.nibp.Last.Valid:
+		add(sys, "no NIBP measured")
+	case !haveBase:
+		add(sys, fmt.Sprintf("no baseline systolic to compare systolic %s with", protocol.FormatNumber(e.nibp.Last.V)))
+	case abs(e.nibp.Last.V-b) > c.SystolicWithin:
+		add(sys, fmt.Sprintf("systolic %s is %s from baseline %s (within %s)", protocol.FormatNumber(e.nibp.Last.V), protocol.FormatNumber(abs(e.nibp.Last.V-b)), protocol.FormatNumber(b), protocol.FormatNumber(c.SystolicWithin)))
+	default:
+		add(sys, "")
 	}
 	return d
+}
+
+// dischargeMessage is observation_complete's text for a check.
+func dischargeMessage(spec protocol.PhaseSpec, d wire.Discharge) string {
+	if d.Met {
+		return fmt.Sprintf("observation %s complete: discharge criteria met", formatDuration(spec.Duration))
+	}
+	return fmt.Sprintf("observation %s complete: discharge criteria not met: %s", formatDuration(spec.Duration), joinUnmet(d.Unmet))
+}
+
+// rejudgeDischarge judges the discharge criteria again, once a second after
+// observation completed and until the session ends, and updates
+// observation_complete's message when the answer changed: a patient who
+// recovers ten minutes later is shown as ready, not as the hour's verdict.
+func (e *Engine) rejudgeDischarge() {
+	if e.sess.Phase != protocol.Observation || !e.sess.Reminded[protocol.Observation] || e.now.Before(e.nextDischarge) {
+		return
+	}
+	e.nextDischarge = nextAfter(e.nextDischarge, e.now, time.Second)
+	a := e.findKey(condObservationDone)
+	if a == nil || !a.Present {
+		return
+	}
+	if msg := dischargeMessage(e.proto.Phases[protocol.Observation], e.dischargeCheck()); msg != a.Message {
+		a.Message = msg
+		e.changed = true
+	}
 }
 
 func abs(v float64) float64 {
@@ -325,6 +370,10 @@ func (e *Engine) summary() wire.Summary {
 	if s.GateOverrideBy != "" {
 		by := s.GateOverrideBy
 		sum.GateOverrideBy = &by
+	}
+	if !s.PhaseSpan[protocol.Observation][0].IsZero() {
+		d := e.dischargeCheck()
+		sum.Discharge = &d
 	}
 	return sum
 }

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -345,4 +346,55 @@ func TestGateAlarmKindAndCrossedHalf(t *testing.T) {
 			t.Errorf("%d/%d: gate alarm kind=%s priority=%s value=%s limit=%s %q", c.sys, c.dia, a.Kind, a.Priority, a.Value, a.Limit, a.Message)
 		}
 	}
+}
+
+// The discharge check is judged again after observation completes, until the
+// session ends: a patient who recovers is shown as ready (the alarm's message
+// is updated), and the summary carries the last check as data, criterion by
+// criterion.
+func TestDischargeRejudgedUntilSessionEnd(t *testing.T) {
+	r := sessionRig(t)
+	r.run(6 * time.Minute) // baseline SpO2, pulse and NIBP
+	r.cmd(wire.ActionInfusionStart)
+	r.run(40 * time.Minute)
+	r.cmd(wire.ActionInfusionEnd)
+	r.spo2 = 91
+	r.run(60*time.Minute + time.Second)
+	first := r.since(0, "observation_complete")
+	if len(first) == 0 || !strings.Contains(first[len(first)-1], "not met: SpO2 91 < 94") {
+		t.Fatalf("observation_complete: %v", first)
+	}
+	m := r.mark()
+	r.spo2 = 97
+	r.run(5 * time.Second)
+	var updated bool
+	for _, ev := range r.evs[m:] {
+		if a, ok := ev.(wire.Alarm); ok && a.Condition == condObservationDone && a.Phase == wire.PhaseUpdate && strings.HasSuffix(a.Message, "discharge criteria met") {
+			updated = true
+		}
+	}
+	if !updated {
+		t.Fatalf("the recovered patient's discharge check was not judged again: %v", r.since(m, "observation_complete"))
+	}
+	r.cmd(wire.ActionSessionEnd)
+	for _, ev := range r.evs {
+		s, ok := ev.(wire.Summary)
+		if !ok {
+			continue
+		}
+		d := s.Discharge
+		if d == nil || !d.Met || len(d.Criteria) != 3 {
+			t.Fatalf("summary discharge = %+v", d)
+		}
+		for _, c := range d.Criteria {
+			if !c.Met || !c.Value.Valid || !c.Limit.Valid || (c.Rule == "within" && !c.Baseline.Valid) {
+				t.Fatalf("criterion %+v", c)
+			}
+		}
+		if c := d.Criteria[0]; c.Name != "spo2" || c.Value.V != 97 || c.Limit.V != 94 {
+			t.Fatalf("spo2 criterion %+v", c)
+		}
+		return
+	}
+	t.Fatal("no summary")
 }

@@ -201,10 +201,26 @@ type Mark struct {
 	By   string `json:"by"`
 }
 
-// Discharge is the discharge check observation_complete reports.
+// Discharge is the discharge check: judged when observation completes and
+// again every second until the session ends, reported in observation_complete's
+// message and, as data, in the session summary.
 type Discharge struct {
-	Met   bool     `json:"met"`
-	Unmet []string `json:"unmet"`
+	T        Time        `json:"t"` // when it was judged
+	Met      bool        `json:"met"`
+	Unmet    []string    `json:"unmet"` // why not, one line per criterion that fails
+	Criteria []Criterion `json:"criteria"`
+}
+
+// Criterion is one discharge criterion as judged: spo2 (at least a value),
+// pulse and systolic (within an amount of the baseline). A criterion that
+// cannot be judged (no current value, no baseline) is not met.
+type Criterion struct {
+	Name     string `json:"name"`     // spo2 | pulse | systolic
+	Rule     string `json:"rule"`     // at_least | within
+	Value    Num    `json:"value"`    // the latest value; null when none is current
+	Baseline Num    `json:"baseline"` // for within; null for at_least or when unknown
+	Limit    Num    `json:"limit"`    // the protocol's number
+	Met      bool   `json:"met"`
 }
 
 // Summary is published once when a session ends (topic session/summary).
@@ -223,6 +239,9 @@ type Summary struct {
 	MinutesOutOfRange map[string]float64 `json:"minutes_out_of_range"`
 	Marks             []Mark             `json:"marks"`
 	GateOverrideBy    *string            `json:"gate_override_by"`
+	// Discharge is the last discharge check, judged at the session's end;
+	// null when the session never reached observation.
+	Discharge *Discharge `json:"discharge"`
 }
 
 // Gap says records were dropped from the stream (the store was full).

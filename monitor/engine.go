@@ -62,7 +62,7 @@ type Engine struct {
 	nibpIdx int // index of the NIBP sensor, -1 if none
 
 	nextDischarge time.Time // when observation_complete's discharge check is judged again
-	remote  map[string]bool
+	remote        map[string]bool
 
 	now    time.Time
 	ticked time.Time // the last Tick's now (NextDeadline)

@@ -232,7 +232,15 @@ func (e *Engine) applyCondition(pc *physCondition) {
 		return
 	}
 	if pc.since.IsZero() {
+		// Out of range since the value first crossed a level that now
+		// holds, not since the alarm: the condition delay was time out of
+		// range too (the summary's minutes_out_of_range).
 		pc.since = e.now
+		for i := range pc.levels {
+			if l := &pc.levels[i]; l.met && !l.pending.IsZero() && l.pending.Before(pc.since) {
+				pc.since = l.pending
+			}
+		}
 	}
 	e.raise(pc.name, pc.name, wire.KindPhysiological, true, top.limit.Priority, top.limit.Latch,
 		wire.N(pc.value), wire.N(top.limit.Threshold), e.limitMessage(pc, top.limit))

@@ -398,3 +398,25 @@ func TestDischargeRejudgedUntilSessionEnd(t *testing.T) {
 	}
 	t.Fatal("no summary")
 }
+
+// minutes_out_of_range counts from the moment the value crossed the limit,
+// the condition delay included, not from the alarm's start.
+func TestMinutesOutOfRangeIncludeTheDelay(t *testing.T) {
+	r := sessionRig(t)
+	r.run(10 * time.Second)
+	r.spo2 = 85 // spo2_low: high < 88 after 5 s, medium < 92 after 10 s
+	r.run(65 * time.Second)
+	r.spo2 = 97
+	r.run(5 * time.Second)
+	r.cmd(wire.ActionSessionEnd)
+	for _, ev := range r.evs {
+		if s, ok := ev.(wire.Summary); ok {
+			got := s.MinutesOutOfRange["spo2_low"] * 60
+			if got < 64 || got > 66 {
+				t.Fatalf("spo2_low out of range %.0f s, want 65 (the 5 s delay included)", got)
+			}
+			return
+		}
+	}
+	t.Fatal("no summary")
+}

@@ -409,7 +409,22 @@ func TestHILSession(t *testing.T) {
 	}()
 	const root = "chairside/chair-07/"
 
-	rec.waitFor(t, "state online", "/state", 10*time.Second, func(v map[string]any) bool { return v["online"] == true })
+	online := rec.waitFor(t, "state online", "/state", 10*time.Second, func(v map[string]any) bool { return v["online"] == true })
+	// clock_unsynced follows the kernel's own word (adjtimex), which this
+	// test reads too: raised and clock_synced false when it is not
+	// synchronised (as on most build machines), neither when it is.
+	synced, err := clockSynced()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if online["clock_synced"] != synced {
+		t.Fatalf("state says clock_synced %v, the kernel %v", online["clock_synced"], synced)
+	}
+	if !synced {
+		rec.waitFor(t, "clock_unsynced", "/alarm", 10*time.Second, func(v map[string]any) bool {
+			return v["condition"] == "clock_unsynced" && v["phase"] == "start" && v["priority"] == "low"
+		})
+	}
 	sess := rec.waitFor(t, "auto-started session", "/session", 15*time.Second, func(v map[string]any) bool { return v["phase"] == "baseline" })
 	sessionID := sess["id"].(string)
 	rec.waitFor(t, "SpO2 97 from the Nonin", "/vitals/spo2", 5*time.Second, func(v map[string]any) bool { return num(v["value"]) == 97 })

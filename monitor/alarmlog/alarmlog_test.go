@@ -34,7 +34,8 @@ func readAll(t *testing.T, dir string) ([]Entry, []*LineError) {
 
 func TestAppendRead(t *testing.T) {
 	dir := t.TempDir()
-	w, created, err := Open(dir, 0)
+	w := New(dir, 0)
+	created, err := w.Open()
 	if err != nil || !created {
 		t.Fatalf("open: %v, created %t", err, created)
 	}
@@ -57,11 +58,11 @@ func TestAppendRead(t *testing.T) {
 	if g := got[2]; g.Audit == nil || g.Alarm != nil || g.Action != "session_end" || !g.OK {
 		t.Errorf("audit entry read back as %+v", g)
 	}
-	if w2, created, err := Open(dir, 0); err != nil || created {
+	w2 := New(dir, 0)
+	if created, err := w2.Open(); err != nil || created {
 		t.Fatalf("reopen: %v, created %t", err, created)
-	} else {
-		w2.Close()
 	}
+	w2.Close()
 }
 
 // A power cut mid-line leaves a torn last line: readers report it and read
@@ -69,10 +70,7 @@ func TestAppendRead(t *testing.T) {
 // the middle is reported, not taken.
 func TestTornAndCorruptLines(t *testing.T) {
 	dir := t.TempDir()
-	w, _, err := Open(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := New(dir, 0)
 	if err := w.Append(alarmEntry("start", "active", 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -85,10 +83,7 @@ func TestTornAndCorruptLines(t *testing.T) {
 	if len(got) != 1 || len(bad) != 1 || !bad[0].Torn || bad[0].Line != 2 {
 		t.Fatalf("torn: got %d entries, %v", len(got), bad)
 	}
-	w, _, err = Open(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w = New(dir, 0)
 	if err := w.Append(alarmEntry("end", "cleared", 2)); err != nil {
 		t.Fatal(err)
 	}
@@ -112,10 +107,7 @@ func TestTornAndCorruptLines(t *testing.T) {
 
 func TestRotation(t *testing.T) {
 	dir := t.TempDir()
-	w, _, err := Open(dir, 600)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := New(dir, 600)
 	for i := range 10 {
 		if err := w.Append(alarmEntry("update", "active", i)); err != nil {
 			t.Fatal(err)

@@ -29,26 +29,35 @@ type Writer struct {
 	dropped  int
 }
 
-// Open opens (creating it if needed) the log in dir for appending. created
-// says that the file did not exist: the caller may copy older entries into
-// it. A file ending in a torn line (a power cut while writing) gets a
-// newline first, so the next entry starts on a line of its own.
-func Open(dir string, maxBytes int64) (w *Writer, created bool, err error) {
+// New makes a writer for the log in dir; it touches no file until Open or
+// Append, so that making it cannot hang on a hung disk. maxBytes <= 0 means
+// DefaultMaxBytes.
+func New(dir string, maxBytes int64) *Writer {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
 	}
-	w = &Writer{dir: dir, maxBytes: maxBytes}
-	created, err = w.open()
-	if err != nil {
-		return nil, false, err
+	return &Writer{dir: dir, maxBytes: maxBytes}
+}
+
+// Open opens (creating it and its directory if needed) the log for
+// appending, if it is not open yet. created says that the file did not
+// exist: the caller may copy older entries into it. A file ending in a torn
+// line (a power cut while writing) gets a newline first, so the next entry
+// starts on a line of its own.
+func (w *Writer) Open() (created bool, err error) {
+	if w.f != nil {
+		return false, nil
 	}
-	return w, created, nil
+	return w.open()
 }
 
 func (w *Writer) path() string { return filepath.Join(w.dir, FileName) }
 
 func (w *Writer) open() (created bool, err error) {
 	path := w.path()
+	if err := os.MkdirAll(w.dir, 0o750); err != nil {
+		return false, fmt.Errorf("alarm log %s: %w", path, err)
+	}
 	if _, serr := os.Stat(path); errors.Is(serr, os.ErrNotExist) {
 		created = true
 	}

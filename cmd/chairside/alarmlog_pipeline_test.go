@@ -8,6 +8,7 @@ import (
 
 	"github.com/chairside/chairside/monitor"
 	"github.com/chairside/chairside/monitor/alarmlog"
+	"github.com/chairside/chairside/monitor/store"
 	"github.com/chairside/chairside/monitor/wire"
 )
 
@@ -89,4 +90,30 @@ func TestHungAlarmLogNeverStopsAlarms(t *testing.T) {
 		}
 	})
 	eventually(t, "the store_fault alarm published", func() bool { return p.published(`"condition":"store_fault"`) })
+}
+
+// A store an older version wrote keeps its actions in the audit bucket: the
+// first start copies them into the new alarm log file, once.
+func TestLegacyAuditCopiedOnce(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir, store.Options{Root: "t/c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	at := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	if err := st.LogAudit(store.Entry{T: at, By: "nurse@station", Action: "infusion_start", OK: true, Detail: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	fault := func(err error) { t.Error(err) }
+	for range 2 { // a second start finds the file and copies nothing
+		w := alarmlog.New(dir, 0)
+		o := &outputs{alog: w, legacy: legacyEntries(st)}
+		o.openAlarmLog(fault)
+		w.Close()
+	}
+	got := readLog(t, dir)
+	if len(got) != 1 || got[0].Audit == nil || got[0].Action != "infusion_start" || !got[0].T.Equal(at) {
+		t.Fatalf("alarm log after two starts: %+v", got)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/chairside/chairside/cmd/internal/buildinfo"
 	"github.com/chairside/chairside/drivers/gpio"
 	"github.com/chairside/chairside/monitor"
+	"github.com/chairside/chairside/monitor/alarmlog"
 	"github.com/chairside/chairside/monitor/config"
 	"github.com/chairside/chairside/monitor/mqttlink"
 	"github.com/chairside/chairside/monitor/store"
@@ -80,6 +80,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 	// cannot be opened for writing (a read-only file or file system), the
 	// same file opened read-only.
 	var load func() ([]byte, error)
+	var legacy func() ([]alarmlog.Entry, error) // the store's older alarm-log entries
 	boot, stream := uint64(0), "nostore"
 	if err != nil {
 		log.Error("store unavailable; alarms are published without it", "err", err)
@@ -91,6 +92,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 		d.st = st
 		defer st.Close()
 		load = st.LoadSnapshot
+		legacy = legacyEntries(st)
 		boot, stream = st.Boot(), st.Stream()
 	}
 	log = log.With("chair", cfg.Chair, "boot", boot)
@@ -116,6 +118,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 	}
 	root := cfg.MQTT.TopicPrefix + "/" + cfg.Chair
 	d.out = &outputs{ctx: runCtx, log: log.With("part", "out"), root: root, stream: stream, boot: boot, st: d.st,
+		alog:   alarmlog.New(cfg.Store.Dir, 0),
 		synced: d.synced.Load, in: d.in, writes: make(chan writeReq, 4096),
 		state: wire.State{V: wire.Version, Boot: boot, Stream: stream, Version: buildinfo.Version(), Phase: d.engine.Phase().String(), Session: d.engine.SessionID()}}
 	d.link, err = mqttlink.New(mqttlink.Config{
@@ -139,6 +142,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 	}
 	pub := newPublisher(runCtx, d.link, backlog, log.With("part", "publish"))
 	d.out.pub = pub
+	d.out.legacy = legacy
 	d.snaps = newSnapshotter(d.st, log.With("part", "snapshot"), d.faults.fault, pub.send, root+"/"+wire.TopicCmdReply)
 	d.link.OnConnect(func() {
 		alarms, session := d.out.retained()
@@ -490,24 +494,4 @@ func (d *daemon) annunciator(ctx context.Context) annunciator {
 	})
 	go func() { _ = g.Run(ctx) }()
 	return g
-}
-
-// printAlarmLog prints the persisted alarm log, oldest first, one line per
-// entry: every field is escaped (logText), so an entry holding a newline or
-// an escape sequence (a store written before commands were checked for
-// them) can neither forge a line nor drive the terminal.
-func printAlarmLog(cfg *config.Config, out io.Writer) error {
-	st, err := store.Open(cfg.Store.Dir, store.Options{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	return st.AuditLog(func(e store.Entry) error {
-		status := "ok"
-		if !e.OK {
-			status = "refused"
-		}
-		_, err := fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%s\n", e.T.UTC().Format(wire.TimeLayout), logText(e.By), logText(e.Action), status, logText(e.Detail))
-		return err
-	})
 }

@@ -19,7 +19,6 @@ import (
 type storage interface {
 	Commit(topic string, p wire.Stamped, clockSynced, urgent bool) (store.Record, error)
 	SetOnCommitted(fn func([]store.Record))
-	LogAudit(e store.Entry) error
 	SaveSnapshot(b []byte) error
 	Pending(after uint64, max int) ([]store.Record, error)
 	Ack(seq uint64)
@@ -108,7 +107,8 @@ type diskJob struct {
 
 // diskQueue holds the writes between the writer (runWriter, which takes the
 // engine's events and never waits) and the disk goroutine (runDisk, the only
-// caller of Commit and LogAudit, which may hang with the disk).
+// caller of Commit and of the alarm log's Append, which may hang with the
+// disk).
 type diskQueue struct {
 	mu       sync.Mutex
 	jobs     []*diskJob
@@ -212,10 +212,16 @@ func (q *diskQueue) stalled(bound time.Duration) (stalled, report bool, claimed 
 // memory (seq 0) to the publisher at once, and store_fault is raised. The
 // record stays queued for the store (bounded, see maxDiskJobs): when the disk
 // comes back it gets its seq and is published again, in the record stream.
-// With no store at all every record goes out stamped in memory.
+// With no store at all every record goes out stamped in memory (the alarm
+// log, a file of its own, is still written).
+//
+// Alarm-log entries (every alarm change, every audited action) take the same
+// queue, in order with the records, to the alarm log file (o.alog); the
+// first job opens that file and, when it is new, copies into it the entries
+// an older version kept in the store (o.legacy).
 func (o *outputs) runWriter(done chan<- struct{}, fault func(error)) {
 	defer close(done)
-	if o.st == nil {
+	if o.st == nil && o.alog == nil {
 		for req := range o.writes {
 			if req.rec != nil {
 				o.emitUnstored(&diskJob{req: req, synced: o.synced()})
@@ -223,12 +229,17 @@ func (o *outputs) runWriter(done chan<- struct{}, fault func(error)) {
 		}
 		return
 	}
-	o.st.SetOnCommitted(o.committed)
+	if o.st != nil {
+		o.st.SetOnCommitted(o.committed)
+	}
 	bound := o.stallAfter
 	if bound <= 0 {
 		bound = stallAfter
 	}
 	q := newDiskQueue()
+	if o.alog != nil {
+		q.jobs = append(q.jobs, &diskJob{req: writeReq{openLog: true}})
+	}
 	diskDone := make(chan struct{})
 	go o.runDisk(q, diskDone, fault)
 	t := time.NewTicker(bound / 4)
@@ -241,8 +252,15 @@ func (o *outputs) runWriter(done chan<- struct{}, fault func(error)) {
 				<-diskDone // bounded by the daemon's shutdown budget
 				return
 			}
-			stalled := o.checkStall(q, bound, fault)
 			j := &diskJob{req: req, synced: o.synced()}
+			if o.st == nil && req.rec != nil {
+				o.emitUnstored(j)
+				continue
+			}
+			if o.alog == nil && req.entry != nil {
+				continue
+			}
+			stalled := o.checkStall(q, bound, fault)
 			q.mu.Lock()
 			full := len(q.jobs) >= maxDiskJobs
 			if !full {
@@ -285,6 +303,9 @@ func (o *outputs) checkStall(q *diskQueue, bound time.Duration, fault func(error
 // in order; it may hang with the disk, nothing waits for it.
 func (o *outputs) runDisk(q *diskQueue, done chan<- struct{}, fault func(error)) {
 	defer close(done)
+	if o.alog != nil {
+		defer o.alog.Close()
+	}
 	for j := q.next(); j != nil; j = q.next() {
 		o.commit(q, j, fault)
 		q.done()
@@ -292,9 +313,14 @@ func (o *outputs) runDisk(q *diskQueue, done chan<- struct{}, fault func(error))
 }
 
 func (o *outputs) commit(q *diskQueue, j *diskJob, fault func(error)) {
-	if j.req.audit != nil {
-		a := j.req.audit
-		if err := o.st.LogAudit(store.Entry{T: a.T, By: a.By, Action: a.Action, Detail: a.Detail, OK: a.OK}); err != nil {
+	switch {
+	case j.req.openLog:
+		o.openAlarmLog(fault)
+		return
+	case j.req.entry != nil:
+		// A failed write keeps the entry in the writer for the next
+		// one; the daemon's own log has it meanwhile.
+		if err := o.alog.Append(*j.req.entry); err != nil {
 			fault(fmt.Errorf("alarm log write failed: %w", err))
 		}
 		return
@@ -329,8 +355,13 @@ func (o *outputs) emitUnstored(j *diskJob) {
 
 // what names a write for a log line.
 func (r writeReq) what() string {
-	if r.audit != nil {
-		return "alarm-log entry " + r.audit.Action
+	switch {
+	case r.openLog:
+		return "alarm log opening"
+	case r.entry != nil && r.entry.Alarm != nil:
+		return "alarm-log entry alarm " + r.entry.Phase
+	case r.entry != nil && r.entry.Audit != nil:
+		return "alarm-log entry " + r.entry.Action
 	}
 	return "record " + r.topic
 }

@@ -95,7 +95,7 @@ type pipeline struct {
 	replies chan []byte
 }
 
-func startPipeline(t *testing.T, st storage, bound time.Duration) *pipeline {
+func startPipeline(t *testing.T, st storage, bound time.Duration, alog ...alarmLogger) *pipeline {
 	t.Helper()
 	cfg, problems := config.Load(filepath.Join("..", "..", "configs", "chairside.toml"))
 	if err := problems.Err(); err != nil {
@@ -123,6 +123,9 @@ func startPipeline(t *testing.T, st storage, bound time.Duration) *pipeline {
 	go pub.run()
 	d.out = &outputs{ctx: ctx, log: log, root: "t/c", stream: "s", boot: 1, st: st, synced: func() bool { return true },
 		in: p.in, pub: pub, ann: p.ann, writes: make(chan writeReq, 4096), stallAfter: bound}
+	if len(alog) > 0 {
+		d.out.alog = alog[0]
+	}
 	d.snaps = newSnapshotter(st, log, d.faults.fault, func(m outMsg) { p.replies <- m.payload; pub.send(m) }, "t/c/cmd/reply")
 	d.snaps.bound = bound
 	go d.out.runWriter(make(chan struct{}), d.faults.fault)

@@ -99,7 +99,7 @@ func tail(s string, n int) string {
 	return s
 }
 
-// alarmLog runs chairside -alarm-log on the bench's (stopped) daemon's store.
+// alarmLog runs chairside -alarm-log on the bench's store (the daemon may run).
 func alarmLog(t *testing.T, be *bench) string {
 	t.Helper()
 	out, err := exec.Command(be.bin, "-alarm-log", "-config", be.config).CombinedOutput()

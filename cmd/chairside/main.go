@@ -2,7 +2,7 @@
 // follows the session, raises alarms and publishes everything over MQTT.
 //
 //	chairside -config FILE           run the daemon
-//	chairside -alarm-log -config FILE print the persisted alarm log
+//	chairside -alarm-log [-json] -config FILE print the alarm log (also while the daemon runs)
 //	chairside -check -config FILE    check the config and its protocol, exit 0 or 2
 //	chairside -version
 package main
@@ -40,7 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", config.DefaultPath, "configuration `file`")
 	check := fs.Bool("check", false, "check the configuration and its protocol file, print every problem, and exit")
-	alarmLog := fs.Bool("alarm-log", false, "print the persisted alarm log from the store")
+	alarmLog := fs.Bool("alarm-log", false, "print the alarm log (every alarm change and audited action; works while the daemon runs)")
+	asJSON := fs.Bool("json", false, "with -alarm-log: one JSON object per line")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
@@ -68,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	if *alarmLog {
-		if err := printAlarmLog(cfg, stdout); err != nil {
+		if err := printAlarmLog(cfg, stdout, stderr, *asJSON); err != nil {
 			fmt.Fprintf(stderr, "chairside: alarm log: %v\n", err)
 			return exitRuntime
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chairside/chairside/monitor"
+	"github.com/chairside/chairside/monitor/alarmlog"
 	"github.com/chairside/chairside/monitor/store"
 	"github.com/chairside/chairside/monitor/vitals"
 	"github.com/chairside/chairside/monitor/wire"
@@ -71,6 +72,11 @@ type outputs struct {
 	stream string
 	boot   uint64
 	st     storage // nil when the store failed to open
+	// alog is the alarm log file (nil: none, in tests); only the disk
+	// goroutine touches it. legacy gives the entries an older version
+	// kept in the store, copied into a new alarm log once (nil: none).
+	alog   alarmLogger
+	legacy func() ([]alarmlog.Entry, error)
 	synced func() bool
 	ann    annunciator
 	nibp   nibpDriver
@@ -88,7 +94,8 @@ type outputs struct {
 }
 
 type writeReq struct {
-	audit    *monitor.Audit // an alarm-log entry instead of a record
+	entry    *alarmlog.Entry // an alarm-log entry instead of a record
+	openLog  bool            // open the alarm log (the disk goroutine's first job)
 	topic    string
 	rec      wire.Stamped // for the store, which owns it once committed
 	fb       wire.Stamped // a copy of rec, stamped in memory if the store cannot take rec in time
@@ -104,6 +111,8 @@ func (o *outputs) handle(evs []monitor.Event) {
 			// link is down or the annunciator is "none".
 			o.log.Warn("alarm", "id", a.ID, "condition", a.Condition, "priority", a.Priority, "phase", a.Phase,
 				"state", a.State, "audio", a.Audio, "message", a.Message)
+			e := alarmlog.FromAlarm(a)
+			o.write(writeReq{entry: &e})
 		}
 		if suffix, urgent, retained, ok := recordTopic(ev); ok {
 			o.queueRecord(o.topic(suffix), ev, urgent, retained)
@@ -135,7 +144,8 @@ func (o *outputs) handle(evs []monitor.Event) {
 			o.ann.Remind()
 		case monitor.Audit:
 			o.log.Info("audit", "by", v.By, "action", v.Action, "ok", v.OK, "detail", v.Detail)
-			o.write(writeReq{audit: &v})
+			e := auditEntry(v)
+			o.write(writeReq{entry: &e})
 		}
 	}
 }

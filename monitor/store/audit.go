@@ -9,9 +9,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Entry is one line of the alarm log: who did what, when, and whether it was
-// done (a refused command is logged too). Alarm starts, acknowledgements and
-// ends are logged here as well as published.
+// Entry is one audited action in the store's audit bucket: who did what,
+// when, and whether it was done. Older daemons kept their alarm log here
+// (actions only, no alarm changes); the daemon now writes the alarm log to
+// its own file (monitor/alarmlog), readable while it runs, and reads this
+// bucket only to copy its entries into a new alarm log file once.
 type Entry struct {
 	T      time.Time `json:"t"`
 	By     string    `json:"by"`

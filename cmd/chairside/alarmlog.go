@@ -1,0 +1,158 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/chairside/chairside/monitor"
+	"github.com/chairside/chairside/monitor/alarmlog"
+	"github.com/chairside/chairside/monitor/config"
+	"github.com/chairside/chairside/monitor/store"
+	"github.com/chairside/chairside/monitor/wire"
+)
+
+// alarmLogger is what the daemon needs of the alarm log file
+// (*alarmlog.Writer); an interface so tests can give it a disk that fails or
+// hangs. Only the disk goroutine calls it.
+type alarmLogger interface {
+	Open() (created bool, err error)
+	Append(entries ...alarmlog.Entry) error
+	Close() error
+}
+
+// auditEntry makes the alarm-log entry of an audited action.
+func auditEntry(a monitor.Audit) alarmlog.Entry {
+	return alarmlog.Entry{T: wire.At(a.T), Kind: alarmlog.KindAudit, Audit: &alarmlog.Audit{By: a.By, Action: a.Action, OK: a.OK, Detail: a.Detail}}
+}
+
+// storeEntry makes the alarm-log entry of one an older version kept in the
+// store's audit bucket (audited actions only: alarms were not kept there).
+func storeEntry(e store.Entry) alarmlog.Entry {
+	return alarmlog.Entry{T: wire.At(e.T), Kind: alarmlog.KindAudit, Audit: &alarmlog.Audit{By: e.By, Action: e.Action, OK: e.OK, Detail: e.Detail}}
+}
+
+// legacyEntries reads the entries an older version kept in the store.
+func legacyEntries(st *store.Store) func() ([]alarmlog.Entry, error) {
+	return func() ([]alarmlog.Entry, error) {
+		var out []alarmlog.Entry
+		err := st.AuditLog(func(e store.Entry) error {
+			out = append(out, storeEntry(e))
+			return nil
+		})
+		return out, err
+	}
+}
+
+// openAlarmLog opens the alarm log file (the disk goroutine's first job)
+// and, when it is new, copies the store's older entries into it, so that
+// -alarm-log shows them while the daemon runs. A failure raises store_fault;
+// the writer tries to open the file again at the next entry.
+func (o *outputs) openAlarmLog(fault func(error)) {
+	created, err := o.alog.Open()
+	if err != nil {
+		fault(fmt.Errorf("alarm log not opened: %w", err))
+		return
+	}
+	if !created || o.legacy == nil {
+		return
+	}
+	old, err := o.legacy()
+	if err != nil {
+		fault(fmt.Errorf("alarm log: the store's older entries not copied: %w", err))
+	}
+	if len(old) == 0 {
+		return
+	}
+	if err := o.alog.Append(old...); err != nil {
+		fault(fmt.Errorf("alarm log: the store's older entries not copied: %w", err))
+	}
+}
+
+// printAlarmLog prints the alarm log, oldest first: a header, then one line
+// per entry (text) or one JSON object per line (asJSON); the format is in
+// README.md ("Alarm log"). It reads the alarm log file without a lock, so it
+// works while the daemon runs. A store that has no alarm log file yet (an
+// older version wrote it, and no daemon has run since) is read from its
+// audit bucket instead, which needs the daemon stopped.
+//
+// Every text field is escaped (logText), so an entry holding a newline or an
+// escape sequence (a store written before commands were checked for them)
+// can neither forge a line nor drive the terminal. Lines of the file that
+// are torn or corrupt are reported on stderr (and, in text, as a comment
+// where they were) and skipped.
+func printAlarmLog(cfg *config.Config, out, stderr io.Writer, asJSON bool) error {
+	dir := cfg.Store.Dir
+	source := alarmlog.FileName
+	if !alarmlog.Exists(dir) {
+		source = store.FileName + " (audit entries of an older version; no alarm log file yet)"
+	}
+	var werr error
+	put := func(format string, args ...any) {
+		if werr == nil {
+			_, werr = fmt.Fprintf(out, format, args...)
+		}
+	}
+	if asJSON {
+		h, _ := json.Marshal(map[string]any{"kind": "header", "format": alarmlog.Format, "chair": cfg.Chair, "store": dir, "source": source})
+		put("%s\n", h)
+	} else {
+		put("# chairside alarm log: chair %s, store %s, source %s, format %d\n", logText(cfg.Chair), logText(dir), logText(source), alarmlog.Format)
+		put("# time\tkind\twho\twhat\tstatus\tdetail\n")
+	}
+	show := func(e alarmlog.Entry) error {
+		if asJSON {
+			b, err := json.Marshal(e)
+			if err != nil {
+				return fmt.Errorf("entry at %s: %w", e.T.UTC().Format(wire.TimeLayout), err)
+			}
+			put("%s\n", b)
+		} else {
+			put("%s\n", textLine(e))
+		}
+		return werr
+	}
+	bad := func(le *alarmlog.LineError) {
+		fmt.Fprintf(stderr, "chairside: alarm log: %v\n", le)
+		if !asJSON {
+			put("# skipped: %s\n", logText(le.Error()))
+		}
+	}
+	if !alarmlog.Exists(dir) {
+		st, err := store.Open(dir, store.Options{ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return st.AuditLog(func(e store.Entry) error { return show(storeEntry(e)) })
+	}
+	return errors.Join(alarmlog.Read(dir, show, bad), werr)
+}
+
+// textLine is one entry as a tab-separated line: time, kind, who, what,
+// status, detail. An audited action: who did it, the action, ok or refused,
+// its detail. An alarm change: who acknowledged it ("-": no one), the phase
+// (start, update, end), the state, then id, condition, priority, value,
+// limit, audio, session and message as key=value (the message last).
+func textLine(e alarmlog.Entry) string {
+	t := e.T.UTC().Format(wire.TimeLayout)
+	switch {
+	case e.Audit != nil:
+		status := "ok"
+		if !e.OK {
+			status = "refused"
+		}
+		return strings.Join([]string{t, alarmlog.KindAudit, logText(e.By), logText(e.Action), status, logText(e.Detail)}, "\t")
+	case e.Alarm != nil:
+		who := "-"
+		if e.AckedBy != nil {
+			who = logText(*e.AckedBy)
+		}
+		detail := fmt.Sprintf("id=%s condition=%s priority=%s value=%s limit=%s audio=%s session=%s message=%s",
+			e.ID, e.Condition, e.Priority, e.Value, e.Limit, e.Audio, e.Session, e.Message)
+		return strings.Join([]string{t, alarmlog.KindAlarm, who, logText(e.Phase), logText(e.State), logText(detail)}, "\t")
+	}
+	return t + "\t" + logText(e.Kind) + "\t-\t-\t-\t-"
+}

@@ -179,6 +179,7 @@ func start(cdir, name string, exited chan<- string, bin string, args ...string) 
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = cdir
 	cmd.Stdout, cmd.Stderr = logf, logf
+	dieWithDemo(cmd)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)

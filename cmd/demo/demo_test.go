@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -75,5 +77,65 @@ func TestDemoProtocolRunsTheScheduleFaster(t *testing.T) {
 	os.WriteFile(cfg, []byte("chair = \"c\"\nprotocol = \"p.toml\"\n[mqtt]\nbroker = \"tcp://127.0.0.1:1\"\n[store]\ndir = \"s\"\n[[sensor]]\ndriver = \"nonin\"\nport = \"n\"\n[annunciator]\nkind = \"none\"\n"), 0o600)
 	if b, err := exec.Command("go", "run", "../chairside", "-check", "-config", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("chairside -check refuses the demo protocol: %v\n%s", err, b)
+	}
+}
+
+// TestDemoPartsDieWithIt: `demo | head` closes the demo's stdout; the demo
+// must then stop its parts and exit, and a demo killed outright (SIGKILL,
+// no chance to clean up) must leave no chairside or vitalsim running either.
+func TestDemoPartsDieWithIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every part")
+	}
+	bin := t.TempDir()
+	for _, name := range []string{"chairside", "vitalsim", "demo"} {
+		if out, err := exec.Command("go", "build", "-o", bin, "../"+name).CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", name, err, out)
+		}
+	}
+	running := func() string {
+		ps, _ := exec.Command("pgrep", "-f", bin+"/(chairside|vitalsim)").Output()
+		return string(bytes.TrimSpace(ps))
+	}
+	gone := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(3 * stopWait); running() != ""; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: parts still running: pids %s", what, running())
+			}
+		}
+	}
+	for _, how := range []string{"stdout closed", "killed"} {
+		cmd := exec.Command(filepath.Join(bin, "demo"), "-bin", bin, "-configs", "../../configs", "-listen", "127.0.0.1:0",
+			"-speed", "20", "-dir", t.TempDir())
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(out)
+		for range 3 { // the banner: every part has started
+			if _, err := r.ReadString('\n'); err != nil {
+				t.Fatalf("%s: %v", how, err)
+			}
+		}
+		if running() == "" {
+			t.Fatalf("%s: no part running", how)
+		}
+		if how == "killed" {
+			_ = cmd.Process.Kill()
+		}
+		out.Close() // like head: the reader goes away
+		waited := make(chan error, 1)
+		go func() { waited <- cmd.Wait() }()
+		select {
+		case <-waited:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("%s: the demo did not exit", how)
+		}
+		gone(how)
 	}
 }

@@ -37,7 +37,27 @@ const (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// With SIGPIPE caught, a write to a closed stdout (demo | head) fails
+	// with EPIPE instead of killing the demo: stdoutGone then stops it
+	// cleanly, parts first.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// stdoutGone ends the demo at the first failed write to its output: nobody
+// reads it any more (a pipe to head that closed), so the demo stops its
+// parts and exits rather than run on unseen.
+type stdoutGone struct {
+	w    io.Writer
+	stop context.CancelFunc
+}
+
+func (s *stdoutGone) Write(b []byte) (int, error) {
+	n, err := s.w.Write(b)
+	if err != nil {
+		s.stop()
+	}
+	return n, err
 }
 
 // options are the demo's flags.
@@ -98,7 +118,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeout(ctx, o.runFor)
 		defer cancel()
 	}
-	if err := demo(ctx, o, stdout, log); err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := demo(ctx, o, &stdoutGone{w: stdout, stop: cancel}, log); err != nil {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return exitRuntime
 	}

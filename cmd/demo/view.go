@@ -33,8 +33,10 @@ type chairView struct {
 	pulse    wire.Vital
 	nibp     wire.NIBP
 	alarms   []wire.Alarm
-	asked    map[string]bool // nurse actions sent, by action or alarm id
-	observed time.Time       // when the observation phase was seen to end
+	asked    map[string]bool      // nurse actions sent, by action or alarm id
+	priority map[string]string    // each open alarm's last priority, by id: an update that raises it is an escalation
+	observed time.Time            // when the observation phase was seen to end
+	sounding map[string]time.Time // when the nurse first saw each alarm sounding, by id, state and priority
 }
 
 // view follows every chair over MQTT, prints them, and plays the nurse.
@@ -90,7 +92,7 @@ func (v *view) receive(topic string, payload []byte) {
 	defer v.mu.Unlock()
 	cv := v.chairs[parts[1]]
 	if cv == nil {
-		cv = &chairView{asked: map[string]bool{}}
+		cv = &chairView{asked: map[string]bool{}, priority: map[string]string{}}
 		v.chairs[parts[1]] = cv
 	}
 	var err error
@@ -114,9 +116,10 @@ func (v *view) receive(topic string, payload []byte) {
 		}
 	case wire.TopicAlarm:
 		var a wire.Alarm
-		if err = json.Unmarshal(payload, &a); err == nil && a.Phase != wire.PhaseUpdate {
-			v.lines = append(v.lines, fmt.Sprintf("%s  %s alarm %s %s %s: %s (%s)", time.Now().Format("15:04:05"),
-				parts[1], a.Phase, strings.ToUpper(a.Priority), a.Condition, a.Message, a.State))
+		if err = json.Unmarshal(payload, &a); err == nil {
+			if line := alarmLine(cv, a); line != "" {
+				v.lines = append(v.lines, fmt.Sprintf("%s  %s alarm %s", time.Now().Format("15:04:05"), parts[1], line))
+			}
 		}
 	case wire.TopicCmdReply:
 		var r wire.Reply
@@ -187,7 +190,9 @@ func (v *view) table() string {
 		}
 		nibp := "NIBP --/--"
 		if cv.nibp.Systolic.Valid {
-			nibp = fmt.Sprintf("NIBP %s/%s (%s ago)", cv.nibp.Systolic, cv.nibp.Diastolic, time.Since(cv.nibp.T.Time).Round(time.Second))
+			// In scenario time, like the phase timer: at -speed 10 a
+			// reading taken 30 real seconds ago is 5 scenario minutes old.
+			nibp = fmt.Sprintf("NIBP %s/%s (%s ago)", cv.nibp.Systolic, cv.nibp.Diastolic, v.scenarioTime(time.Since(cv.nibp.T.Time)))
 		} else if cv.nibp.Error != "" {
 			nibp = "NIBP failed: " + cv.nibp.Error
 		}
@@ -201,6 +206,41 @@ func (v *view) table() string {
 func (v *view) scenarioTime(d time.Duration) string {
 	d = time.Duration(float64(d) * v.speed)
 	return fmt.Sprintf("%dm%02d", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+// rank orders alarm priorities; an unknown one ranks lowest.
+func rank(priority string) int {
+	switch priority {
+	case "high":
+		return 3
+	case "medium":
+		return 2
+	case "low":
+		return 1
+	}
+	return 0
+}
+
+// alarmLine is the event line for an alarm message, or "" for an update
+// that is no escalation (an acknowledgement or a latch shows in the table).
+// It remembers each open alarm's priority in cv, so that an update raising
+// it (CONTRACT: escalation is published as phase "update") gets a line.
+func alarmLine(cv *chairView, a wire.Alarm) string {
+	was, seen := cv.priority[a.ID]
+	switch a.Phase {
+	case wire.PhaseEnd:
+		delete(cv.priority, a.ID)
+	default:
+		cv.priority[a.ID] = a.Priority
+	}
+	phase := a.Phase
+	if a.Phase == wire.PhaseUpdate {
+		if !seen || rank(a.Priority) <= rank(was) {
+			return ""
+		}
+		phase = "escalated " + strings.ToUpper(was) + " →"
+	}
+	return fmt.Sprintf("%s %s %s: %s (%s)", phase, strings.ToUpper(a.Priority), a.Condition, a.Message, a.State)
 }
 
 func vital(x wire.Vital) string {
@@ -233,44 +273,25 @@ func alarmSummary(as []wire.Alarm) string {
 	return strings.Join(parts, "; ")
 }
 
+// act is one command the demo's nurse sends to a chair; key marks it as
+// sent in chairView.asked.
+type act struct {
+	chair, key string
+	cmd        wire.Command
+}
+
 // nurse does what the nurse would: starts and ends the infusion on the
 // scenario's schedule (with the override when the gate alarm asks for it),
-// acknowledges an alarm after ackAfter, and ends the session once
-// observation is complete.
+// acknowledges alarms (see nurseActs), and ends the session once
+// observation is complete and no alarm still calls for her.
 func (v *view) nurse() {
-	type act struct {
-		chair, key string
-		cmd        wire.Command
-	}
 	var acts []act
+	now := time.Now()
 	v.mu.Lock()
 	for id, cv := range v.chairs {
-		s := cv.session
-		in := time.Duration(float64(time.Since(s.PhaseStarted.Time)) * v.speed)
-		switch {
-		case s.Phase == "baseline" && in >= infusionStartAt && s.Baseline.Systolic.Valid && !cv.asked["infusion_start "+s.ID]:
-			// A real nurse waits for the baseline blood pressure too: the
-			// chair refuses infusion_start without one (or an override).
-			c := wire.Command{Action: wire.ActionInfusionStart}
-			for _, a := range cv.alarms {
-				c.Override = c.Override || a.Condition == "baseline_bp_above_gate"
-			}
-			acts = append(acts, act{id, "infusion_start " + s.ID, c})
-		case s.Phase == "infusion" && in >= infusionEndAt-infusionStartAt && !cv.asked["infusion_end "+s.ID]:
-			acts = append(acts, act{id, "infusion_end " + s.ID, wire.Command{Action: wire.ActionInfusionEnd}})
-		}
-		for _, a := range cv.alarms {
-			if a.State == "active" && time.Since(a.Started.Time) >= ackAfter && !cv.asked[a.ID] {
-				acts = append(acts, act{id, a.ID, wire.Command{Action: wire.ActionAck, Alarm: a.ID}})
-			}
-			if a.Condition == "observation_complete" && !cv.asked["session_end "+s.ID] {
-				acts = append(acts, act{id, "session_end " + s.ID, wire.Command{Action: wire.ActionSessionEnd}})
-			}
-		}
-		for _, a := range acts {
-			if a.chair == id {
-				cv.asked[a.key] = true
-			}
+		for _, a := range nurseActs(id, cv, now, v.speed) {
+			cv.asked[a.key] = true
+			acts = append(acts, a)
 		}
 	}
 	v.mu.Unlock()
@@ -289,4 +310,63 @@ func (v *view) nurse() {
 		}
 		fmt.Fprintf(v.out, "%s  nurse: %s %s\n", time.Now().Format("15:04:05"), a.chair, what)
 	}
+}
+
+// nurseActs gives what the nurse does at chair id at now, under v.mu.
+//
+// She acknowledges an alarm ackAfter after she first saw it sounding: state
+// active, or latched (a physiological alarm whose condition ended stays
+// until acknowledged). She sees an alarm anew when its priority rises (an
+// escalation, published as phase "update") or it sounds again after an
+// acknowledgement (the reminder), so those are acknowledged too. She ends
+// the session on observation_complete only when no alarm is latched or
+// sounding at high priority: ending it would otherwise bury them.
+func nurseActs(id string, cv *chairView, now time.Time, speed float64) []act {
+	var acts []act
+	s := cv.session
+	in := time.Duration(float64(now.Sub(s.PhaseStarted.Time)) * speed)
+	switch {
+	case s.Phase == "baseline" && in >= infusionStartAt && s.Baseline.Systolic.Valid && !cv.asked["infusion_start "+s.ID]:
+		// A real nurse waits for the baseline blood pressure too: the
+		// chair refuses infusion_start without one (or an override).
+		c := wire.Command{Action: wire.ActionInfusionStart}
+		for _, a := range cv.alarms {
+			c.Override = c.Override || a.Condition == "baseline_bp_above_gate"
+		}
+		acts = append(acts, act{id, "infusion_start " + s.ID, c})
+	case s.Phase == "infusion" && in >= infusionEndAt-infusionStartAt && !cv.asked["infusion_end "+s.ID]:
+		acts = append(acts, act{id, "infusion_end " + s.ID, wire.Command{Action: wire.ActionInfusionEnd}})
+	}
+	if cv.sounding == nil {
+		cv.sounding = map[string]time.Time{}
+	}
+	calling, complete := false, false
+	seen := map[string]bool{}
+	for _, a := range cv.alarms {
+		complete = complete || a.Condition == "observation_complete"
+		if a.State != "active" && a.State != "latched" {
+			continue
+		}
+		calling = calling || a.State == "latched" || a.Priority == "high"
+		key := a.ID + " " + a.State + " " + a.Priority
+		seen[key] = true
+		first, ok := cv.sounding[key]
+		if !ok {
+			cv.sounding[key] = now
+			continue
+		}
+		if now.Sub(first) >= ackAfter && !cv.asked[key] {
+			acts = append(acts, act{id, key, wire.Command{Action: wire.ActionAck, Alarm: a.ID}})
+		}
+	}
+	for key := range cv.sounding { // stopped sounding: the next time is a new time
+		if !seen[key] {
+			delete(cv.sounding, key)
+			delete(cv.asked, key)
+		}
+	}
+	if complete && !calling && !cv.asked["session_end "+s.ID] {
+		acts = append(acts, act{id, "session_end " + s.ID, wire.Command{Action: wire.ActionSessionEnd}})
+	}
+	return acts
 }

@@ -25,8 +25,9 @@ type Stats struct {
 // Decoder is a streaming decoder for one protocol. Feed it bytes in chunks
 // of any size, as they come off the port; it returns each Live9 packet as
 // soon as its last byte arrives, so a value reaches the engine one byte time
-// after the device sent it, and each Legacy packet when the next packet's
-// first byte arrives (see legacyByte), one packet time later. It keeps at most one partial packet between calls and
+// after the device sent it, except a live packet carrying a perfusion index,
+// which (like each Legacy packet) comes out when the next packet's first
+// byte arrives (see live9Byte and legacyByte), one packet time later. It keeps at most one partial packet between calls and
 // allocates nothing. The zero Decoder is not usable: call NewDecoder.
 //
 // A Decoder is not safe for concurrent use.
@@ -36,6 +37,7 @@ type Decoder struct {
 	buf   [live9Len]byte // the partial packet
 	n     int            // bytes in buf
 	want  int            // length of the packet in buf
+	held  bool           // buf holds a whole Live9 PI packet waiting for the next byte
 	run   uint64         // bytes discarded since the last good packet
 	chain int            // packets back to back (no byte discarded between them), up to legacyChain
 	pkt   Packet         // the packet the last byte completed
@@ -56,7 +58,8 @@ func (d *Decoder) Protocol() Protocol { return d.proto }
 // Stats gives the running counts.
 func (d *Decoder) Stats() Stats { return d.stats }
 
-// Pending gives the number of bytes of a partial packet held for the next Feed.
+// Pending gives the number of bytes of a partial packet (or of a whole one
+// waiting for the next packet's first byte) held for the next Feed.
 func (d *Decoder) Pending() int { return d.n }
 
 // Next consumes bytes from b until one packet completes or b is exhausted.
@@ -104,6 +107,7 @@ func (d *Decoder) Flush() bool {
 	}
 	d.discard(d.n)
 	d.n = 0
+	d.held = false
 	return true
 }
 
@@ -118,7 +122,9 @@ const legacyChain = 6
 
 // Trusted reports whether the packet Next just returned may give readings:
 // always in Live9, whose FF FF trailer and type byte already make a chance
-// live packet from noise a matter of weeks; in Legacy, when it is at least
+// live packet from noise a matter of weeks (a PI packet instead needs the
+// PI-valid bit, a PI of at most maxPI and the next packet's type byte right
+// after it); in Legacy, when it is at least
 // the legacyChain-th of packets back to back.
 func (d *Decoder) Trusted() bool { return d.proto == Live9 || d.chain >= legacyChain }
 
@@ -137,7 +143,22 @@ func (d *Decoder) discard(k int) {
 // live9Byte adds one byte to the Live9 state machine. A byte with bit 7
 // clear can only be a type, so when one arrives inside a packet the packet is
 // broken and that byte starts the next one; no byte ever needs a second look.
+// A live packet with a PI in its trailer has no FF FF to show it is whole: it
+// is held until the next byte, and taken only if that byte starts a packet
+// (checkLive9 says why).
 func (d *Decoder) live9Byte(c byte) bool {
+	if d.held {
+		d.held = false
+		if c&0x80 == 0 && live9Start(c) != 0 {
+			decodeLive9(&d.pkt, d.buf[:live9Len])
+			d.buf[0] = c
+			d.n = 1
+			d.want = live9Start(c)
+			return true
+		}
+		d.discard(d.n)
+		d.n = 0
+	}
 	if d.n > 0 && c&0x80 == 0 {
 		d.discard(d.n)
 		d.n = 0
@@ -154,12 +175,18 @@ func (d *Decoder) live9Byte(c byte) bool {
 	if d.n < d.want {
 		return false
 	}
-	d.n = 0
-	ok := decodeLive9(&d.pkt, d.buf[:d.want])
-	if !ok {
-		d.discard(d.want)
+	switch checkLive9(d.buf[:d.want]) {
+	case live9Whole:
+		d.n = 0
+		decodeLive9(&d.pkt, d.buf[:d.want])
+		return true
+	case live9Confirm:
+		d.held = true // d.n stays: the bytes are pending
+		return false
 	}
-	return ok
+	d.n = 0
+	d.discard(d.want)
+	return false
 }
 
 // legacyByte adds one byte to the legacy state machine: a byte with bit 7 set

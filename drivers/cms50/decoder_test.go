@@ -53,6 +53,12 @@ func TestRoundTrip(t *testing.T) {
 		{"signal 0 legacy", with(func(s *State) { s.Signal = 0 }), []Protocol{Legacy}, 97, 72, vitals.LowPerfusion},
 		{"signal 0 live9", with(func(s *State) { s.Signal = 0 }), []Protocol{Live9}, 97, 72, 0},
 		{"signal 0 finger out legacy", with(func(s *State) { s.Signal, s.FingerOut = 0, true }), []Protocol{Legacy}, none, none, vitals.ProbeOff},
+		{"pi 2.50 live9", with(func(s *State) { s.PI = 250 }), []Protocol{Live9}, 97, 72, 0},
+		{"pi 0.01 live9", with(func(s *State) { s.PI = 1 }), []Protocol{Live9}, 97, 72, 0},
+		{"pi 20.00 live9", with(func(s *State) { s.PI = maxPI }), []Protocol{Live9}, 97, 72, 0},
+		{"pi 20.01 sent as none", with(func(s *State) { s.PI = maxPI + 1 }), []Protocol{Live9}, 97, 72, 0},
+		{"pi dropped by legacy", with(func(s *State) { s.PI = 250 }), []Protocol{Legacy}, 97, 72, 0},
+		{"pi with finger out", with(func(s *State) { s.PI, s.FingerOut = 300, true }), []Protocol{Live9}, none, none, vitals.ProbeOff},
 		{"everything", State{SpO2: 85, PR: 180, Pleth: 127, Bar: 15, Signal: 8, Beat: true, Dropping: true}, nil, 85, 180, 0},
 	}
 	for _, tc := range tests {
@@ -100,6 +106,9 @@ func TestRoundTripRandom(t *testing.T) {
 				Pleth: uint8(rng.UintN(256)), Bar: uint8(rng.UintN(256)), Signal: uint8(rng.UintN(256)),
 				Beat: rng.IntN(2) == 0, FingerOut: rng.IntN(8) == 0, Searching: rng.IntN(8) == 0,
 				ProbeError: rng.IntN(8) == 0, Dropping: rng.IntN(2) == 0,
+			}
+			if rng.IntN(2) == 0 {
+				s.PI = uint16(rng.IntN(maxPI + 200))
 			}
 			b := p.Append(nil, s)
 			pkts, _ := decodeAll(t, p, closed(p, b))

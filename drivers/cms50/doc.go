@@ -16,7 +16,8 @@
 //   - Decoder: streaming, zero allocations per packet, resynchronises after
 //     noise, counts garbled frames (Stats documents exactly how), and emits
 //     each packet's SpO2 and pulse readings as soon as its last byte arrives
-//     (Legacy: when the next packet's first byte shows that no byte of it was
+//     (a Live9 packet with a perfusion index: when the next packet starts;
+//     Legacy: when the next packet's first byte shows that no byte of it was
 //     lost, 1/60 s later, and only within a run of 6 packets back to back,
 //     since random bytes match the Legacy pattern by chance; see Trusted).
 //   - Encoders (AppendLive9, AppendLegacy, Command) and Device, a model of
@@ -48,7 +49,13 @@
 //     them; the values are NoValue under either;
 //   - bit 3 is bit 7 of the pulse rate, by the protocol's general high-bit
 //     rule (OSCAR, myoxi), so a rate above 127 /min is not cut to 7 bits;
-//   - a live packet must end FF FF, as in every capture, else it is garbled;
+//   - a live packet ends FF FF, as in every capture, or carries the
+//     perfusion index ×100 there as Contec's protocol V7.0 describes
+//     (timegrid/CMS50Dplus7 decodes it: byte 4 bit 4 "PI valid", bytes 7-8
+//     little-endian, FFFF invalid); a PI is taken only with that bit, at
+//     most 20.00 %, and when the next packet's type byte follows the packet
+//     (live9.go says why), else the packet is garbled. State.PI carries it;
+//     no vitals.Param does, so the engine does not use it yet;
 //   - the device stops streaming a few seconds after the last keep-alive
 //     (the model uses DefaultKeepAliveTimeout, 5 s);
 //   - no flow control (OSCAR); the XON/XOFF some scripts enable would eat

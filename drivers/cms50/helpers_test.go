@@ -83,23 +83,18 @@ func decodeAll(t testing.TB, p Protocol, b []byte) ([]Packet, *Decoder) {
 	return feedAll(d, b), d
 }
 
-// closed gives b followed, in Legacy, by the first byte of a next packet
-// (which then stays pending): a Legacy packet comes out only when the next
-// one starts.
+// closed gives b followed by the first byte of a next packet (which then
+// stays pending): a Legacy packet, and a Live9 packet with a PI, comes out
+// only when the next one starts.
 func closed(p Protocol, b []byte) []byte {
 	if p == Legacy {
 		return append(append([]byte(nil), b...), legacySync)
 	}
-	return b
+	return append(append([]byte(nil), b...), TypeLive)
 }
 
-// closing is how many bytes closed adds for p.
-func closing(p Protocol) int {
-	if p == Legacy {
-		return 1
-	}
-	return 0
-}
+// closing is how many bytes closed adds.
+func closing(Protocol) int { return 1 }
 
 // feedAll feeds b to d and returns the packets.
 func feedAll(d *Decoder, b []byte) []Packet {

@@ -19,22 +19,33 @@ package cms50
 //	hh bit 3     bit 7 of the pulse rate (b5), so PR reaches 255 as in the
 //	             legacy stream; the CMS50D+ measures up to 250 /min
 //	hh bit 4     bit 7 of the SpO2 (b6): any SpO2 ≥ 128 is no value
-//	hh bits 5, 6 bit 7 of b7 and b8, which are always FF
+//	hh bits 5, 6 bit 7 of b7 and b8
 //	b2           bit 6 heartbeat marker, bits 0..3 Signal (unconfirmed)
-//	b3           pleth, b4 bar or second waveform (unconfirmed)
+//	b3           pleth, b4 bar or second waveform (unconfirmed); b4 bit 4
+//	             is "PI valid" in Contec's protocol V7.0
 //	b5, b6       pulse rate, SpO2
-//	b7, b8       FF FF
+//	b7, b8       FF FF, or the perfusion index (PI) ×100, little-endian
 //
 // Bits 0 and 1 are read as the flags two independent observers reported,
 // not as high bits of b2 (a status byte) and b3 (the pleth, 7-bit in every
 // capture).
 //
-// A live packet whose last two bytes are not FF FF is treated as garbled.
-// All public captures (headrotor, titinho11, celiponcio's check) show FF FF;
-// without a checksum this is the only redundancy in the packet, and a burst
-// of noise that happens to have the right bit-7 pattern is then still
-// rejected. A device that used those bytes for data would show every packet
-// as garbled: loud (no readings, a silent sensor alarm) rather than wrong.
+// The trailer is the only redundancy a live packet has (there is no
+// checksum), and the decoder leans on it to tell a whole packet from one that
+// lost a byte and ran into the next (see TestLostBytesNeverShiftAValue):
+//
+//   - FF FF (with hh bits 5 and 6 set): no PI, as in all public captures
+//     (headrotor, titinho11, celiponcio's check), which are whole packets
+//     as soon as their last byte arrives. V7.0 reads FFFF as "PI invalid".
+//   - anything else is a PI, taken only when b4's PI-valid bit is set and
+//     the PI is plausible (at most maxPI, 20.00 %), and only once the next
+//     byte has arrived and is a packet's type byte. A packet that lost a
+//     byte and then the next packet's type byte is 8 bytes of its own plus
+//     the next packet's hh; the byte after it is then that packet's b2,
+//     with bit 7 set, and the nine bytes are discarded. The hold costs one
+//     packet time (1/60 s) on PI-capable units only.
+//   - any other trailer is garbled: loud (no readings, a sensor alarm when
+//     it lasts) rather than wrong.
 
 const (
 	live9Len = 9 // live packet and command length
@@ -49,9 +60,18 @@ const (
 	live9HiBar       = 0x04
 	live9HiPR        = 0x08
 	live9HiSpO2      = 0x10
-	live9HiTrailer   = 0x60 // b7 and b8 are FF
+	live9HiTrailer   = 0x60 // b7 and b8 are FF, or bit 7 of the PI's bytes
+	live9HiPILow     = 0x20 // bit 7 of b7, the PI's low byte
+	live9HiPIHigh    = 0x40 // bit 7 of b8, the PI's high byte
 
-	live9Beat = 0x40 // in b2
+	live9Beat    = 0x40 // in b2
+	live9PIValid = 0x10 // in b4: the trailer holds a PI (V7.0)
+
+	// maxPI is the largest plausible perfusion index, in hundredths of a
+	// percent (20.00 %, the top of the range pulse oximeters display). A
+	// larger value in the trailer makes the packet garbled: it is more
+	// likely a byte shifted into place than a perfusion.
+	maxPI = 2000
 )
 
 // Live9 host commands (the third byte of a 9-byte command).
@@ -84,17 +104,46 @@ func live9Start(b byte) int {
 	return 0
 }
 
-// decodeLive9 decodes a complete, framed Live9 packet into p. It reports
-// false when a live packet fails the content check (the FF FF trailer).
-func decodeLive9(p *Packet, b []byte) bool {
-	*p = Packet{Protocol: Live9, Type: b[0]}
-	if p.Type != TypeLive {
-		return true
+// live9Verdict is what the content check says of a framed Live9 packet.
+type live9Verdict uint8
+
+const (
+	live9Garbled live9Verdict = iota // discard it
+	live9Whole                       // take it now
+	live9Confirm                     // take it if the next byte starts a packet
+)
+
+// checkLive9 judges a complete, framed Live9 packet. Only live packets are
+// checked; their trailer decides (see the comment at the top of the file).
+func checkLive9(b []byte) live9Verdict {
+	if b[0] != TypeLive {
+		return live9Whole
 	}
 	hi := b[1]
-	if hi&live9HiTrailer != live9HiTrailer || b[7] != 0xFF || b[8] != 0xFF {
-		return false
+	if hi&live9HiTrailer == live9HiTrailer && b[7] == 0xFF && b[8] == 0xFF {
+		return live9Whole
 	}
+	if b[4]&live9PIValid != 0 && live9PI(b) <= maxPI {
+		return live9Confirm
+	}
+	return live9Garbled
+}
+
+// live9PI gives the 16-bit trailer of a live packet with the high bits
+// restored: 0xFFFF when it is FF FF, else the PI ×100.
+func live9PI(b []byte) uint16 {
+	lo := b[7]&0x7F | hiBit(b[1], live9HiPILow)
+	hi := b[8]&0x7F | hiBit(b[1], live9HiPIHigh)
+	return uint16(hi)<<8 | uint16(lo)
+}
+
+// decodeLive9 decodes a complete Live9 packet that checkLive9 accepted into p.
+func decodeLive9(p *Packet, b []byte) {
+	*p = Packet{Protocol: Live9, Type: b[0]}
+	if p.Type != TypeLive {
+		return
+	}
+	hi := b[1]
 	p.FingerOut = hi&live9HiFingerOut != 0
 	p.Searching = hi&live9HiSearching != 0
 	p.Beat = b[2]&live9Beat != 0
@@ -103,7 +152,9 @@ func decodeLive9(p *Packet, b []byte) bool {
 	p.Bar = b[4]&0x7F | hiBit(hi, live9HiBar)
 	p.PR = prValue(b[5]&0x7F | hiBit(hi, live9HiPR))
 	p.SpO2 = spo2Value(b[6]&0x7F | hiBit(hi, live9HiSpO2))
-	return true
+	if pi := live9PI(b); pi <= maxPI {
+		p.PI = pi
+	}
 }
 
 // hiBit gives 0x80 when mask is set in hi.
@@ -116,10 +167,22 @@ func hiBit(hi, mask byte) byte {
 
 // AppendLive9 appends the Live9 live packet for s to dst. SpO2 and PR out of
 // range are sent as the missing markers 127 and 255; ProbeError and Dropping
-// have no Live9 bit and are not sent.
+// have no Live9 bit and are not sent. A PI of 1..maxPI is sent as a V7.0
+// unit does (PI-valid bit in b4, PI ×100 in the trailer), any other as FF FF.
 func AppendLive9(dst []byte, s State) []byte {
 	pr, spo2 := prWire(s.PR), spo2Wire(s.SpO2)
-	hi := byte(0x80 | live9HiTrailer)
+	hi := byte(0x80)
+	piLo, piHi := byte(0xFF), byte(0xFF)
+	if s.PI >= 1 && s.PI <= maxPI {
+		s.Bar |= live9PIValid
+		piLo, piHi = byte(s.PI), byte(s.PI>>8)
+	}
+	if piLo&0x80 != 0 {
+		hi |= live9HiPILow
+	}
+	if piHi&0x80 != 0 {
+		hi |= live9HiPIHigh
+	}
 	if s.FingerOut {
 		hi |= live9HiFingerOut
 	}
@@ -139,7 +202,7 @@ func AppendLive9(dst []byte, s State) []byte {
 	if s.Beat {
 		b2 |= live9Beat
 	}
-	return append(dst, TypeLive, hi, b2, 0x80|s.Pleth, 0x80|s.Bar, 0x80|pr, 0x80|spo2, 0xFF, 0xFF)
+	return append(dst, TypeLive, hi, b2, 0x80|s.Pleth, 0x80|s.Bar, 0x80|pr, 0x80|spo2, 0x80|piLo, 0x80|piHi)
 }
 
 // Command gives the 9-byte Live9 host command cmd (one of the Cmd constants)

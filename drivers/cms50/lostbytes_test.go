@@ -10,8 +10,12 @@ import (
 // lossStream gives 12 live packets of p whose SpO2 and PR differ in every
 // packet and from every other byte (pleth, bar, signal), so a value read
 // from a byte a loss shifted into its place is not a true one; and the
-// packets' states.
-func lossStream(p Protocol) ([]byte, []State) {
+// packets' states, normalised. With withPI (Live9 only), each packet also
+// carries a perfusion index in its trailer instead of FF FF; the values mix
+// PI bytes with and without bit 7, and most high-bit bytes are 0x80..0x87,
+// so that a next packet's high-bit byte read as a PI's high byte is
+// plausible.
+func lossStream(p Protocol, withPI bool) ([]byte, []State) {
 	var b []byte
 	var states []State
 	for i := range 12 {
@@ -19,6 +23,10 @@ func lossStream(p Protocol) ([]byte, []State) {
 		if p == Live9 {
 			s.Bar = uint8(30 + 5*i)
 		}
+		if withPI {
+			s.PI = uint16(50 + 71*i)
+		}
+		s = p.Normalize(s)
 		states = append(states, s)
 		b = p.Append(b, s)
 	}
@@ -31,13 +39,18 @@ func lossStream(p Protocol) ([]byte, []State) {
 // so a lost byte breaks its packet (the next packet's first byte arrives in
 // its place) and a lost packet costs only its own values. Two lost bytes, one
 // in a packet and the next packet's first, would make five bytes of two
-// packets: Live9's FF FF trailer rejects that, and a Legacy packet is taken
-// only when the next packet's first byte follows it. With any one byte, any
+// packets: Live9's FF FF trailer rejects that, a Live9 packet with a PI in
+// its trailer and a Legacy packet are taken only when the next packet's
+// first byte follows them. With any one byte, any
 // two bytes or any one whole packet lost, every packet decoded is a packet
 // the device sent, whole.
 func TestLostBytesNeverShiftAValue(t *testing.T) {
-	for _, p := range []Protocol{Live9, Legacy} {
-		clean, states := lossStream(p)
+	for _, v := range []struct {
+		p      Protocol
+		withPI bool
+	}{{Live9, false}, {Live9, true}, {Legacy, false}} {
+		p := v.p
+		clean, states := lossStream(p, v.withPI)
 		L := p.PacketLen()
 		cases := map[string][]byte{}
 		for cut := range clean {
@@ -54,12 +67,12 @@ func TestLostBytesNeverShiftAValue(t *testing.T) {
 			pkts, d := decodeAll(t, p, closed(p, in))
 			for _, got := range pkts {
 				if !slicesContain(states, got.State) {
-					t.Fatalf("%v, %s: packet %+v is none the device sent", p, name, got.State)
+					t.Fatalf("%v (PI %v), %s: packet %+v is none the device sent", p, v.withPI, name, got.State)
 				}
 			}
 			// A lost Legacy start byte costs the packet before it too.
 			if want := len(states) - 1; d.Stats().Garbled == 0 && len(pkts) != want {
-				t.Errorf("%v, %s: %d packets of %d, garbled %d", p, name, len(pkts), len(states), d.Stats().Garbled)
+				t.Errorf("%v (PI %v), %s: %d packets of %d, garbled %d", p, v.withPI, name, len(pkts), len(states), d.Stats().Garbled)
 			}
 		}
 	}
@@ -99,7 +112,7 @@ func TestLegacyNoiseGivesNoReading(t *testing.T) {
 		t.Fatalf("a minute of noise: %d readings (want none) from %d chance packets: %+v", len(r), dev.dec.Stats().Frames, r[:min(len(r), 4)])
 	}
 
-	clean, _ := lossStream(Legacy)
+	clean, _ := lossStream(Legacy, false)
 	d, _ := NewDecoder(Legacy)
 	trusted := func(b []byte) (n int) {
 		for len(b) > 0 {

@@ -37,6 +37,13 @@ type State struct {
 	// strength but is unconfirmed.
 	Signal uint8
 
+	// PI is the perfusion index in hundredths of a percent (250 = 2.50 %),
+	// 1..maxPI, or 0 for none: only Live9 units of Contec's protocol V7.0
+	// send it (the trailer of the live packet), and only when their PI-valid
+	// bit is set. It is carried for the record; no vitals.Param holds it,
+	// so the engine does not use it yet.
+	PI uint16
+
 	Beat       bool // legacy "beep" bit; Live9 heartbeat marker (byte 2 bit 6)
 	FingerOut  bool // legacy byte 1 bit 4; Live9 high-bit byte bit 0
 	Searching  bool // legacy byte 3 bit 5; Live9 high-bit byte bit 1
@@ -162,8 +169,15 @@ func (p Protocol) Normalize(s State) State {
 	s.Signal &= 0x0F
 	if p == Legacy {
 		s.Bar &= 0x0F
+		s.PI = 0
 	} else {
 		s.ProbeError, s.Dropping = false, false
+		if s.PI > maxPI {
+			s.PI = 0
+		}
+		if s.PI > 0 {
+			s.Bar |= live9PIValid
+		}
 	}
 	return s
 }

@@ -47,12 +47,7 @@ func alarmLogJSON(t *testing.T, be *bench) (header map[string]any, entries []map
 // the daemon runs (the store's bbolt file is locked then). Two high alarms
 // ended by session_end leave their start and their end in the log.
 func TestHILAlarmLogWhileRunning(t *testing.T) {
-	if testing.Short() {
-		t.Skip("hardware-in-the-loop test")
-	}
-	b := startBroker(t)
-	rec := subscribe(t, b)
-	be := newBench(t, b)
+	_, rec, be := hilRig(t)
 	be.write("hil.toml", hilProtocol+`[[limit]]
 condition = "pulse_low"
 priority = "high"
@@ -60,11 +55,6 @@ below = 50
 delay = "2s"
 `)
 	be.start()
-	defer func() {
-		if t.Failed() {
-			t.Logf("chairside log (tail):\n%s", tail(be.log(), 6000))
-		}
-	}()
 	const root = "chairside/chair-07/"
 	rec.waitFor(t, "auto-started session", "/session", 20*time.Second, func(v map[string]any) bool { return v["phase"] == "baseline" })
 

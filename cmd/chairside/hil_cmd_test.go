@@ -16,17 +16,7 @@ import (
 // PUBACK. Malformed ones are answered too: with their id, or with an empty
 // id when none can be read, and they are in the alarm log.
 func TestHILEveryCommandAnsweredOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("hardware-in-the-loop test")
-	}
-	b := startBroker(t)
-	rec := subscribe(t, b)
-	be := newBench(t, b)
-	defer func() {
-		if t.Failed() {
-			t.Logf("chairside log (tail):\n%s", tail(be.log(), 4000))
-		}
-	}()
+	_, rec, be := hilRig(t)
 	be.start()
 	rec.waitFor(t, "state online", "/state", 20*time.Second, func(v map[string]any) bool { return v["online"] == true })
 	topic := "chairside/chair-07/" + wire.TopicCmd

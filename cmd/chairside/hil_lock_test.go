@@ -57,17 +57,7 @@ func waitExit(t *testing.T, c *exec.Cmd, d time.Duration) int {
 // the right numbers. A SIGTERM while a second one waits for the lock
 // starts nothing either.
 func TestHILSecondDaemonRefused(t *testing.T) {
-	if testing.Short() {
-		t.Skip("hardware-in-the-loop test")
-	}
-	b := startBroker(t)
-	rec := subscribe(t, b)
-	be := newBench(t, b)
-	defer func() {
-		if t.Failed() {
-			t.Logf("first chairside log:\n%s", be.log())
-		}
-	}()
+	_, rec, be := hilRig(t)
 	be.start()
 	be.waitLog(20*time.Second, "the first daemon running", "chairside running", "serial port opened")
 
@@ -117,17 +107,7 @@ func TestHILSecondDaemonRefused(t *testing.T) {
 // SIGHUP (the ssh session closed, a "reload") stops the daemon as cleanly
 // as SIGTERM: exit 0, the state published offline, "stopped" in its log.
 func TestHILSIGHUPStopsCleanly(t *testing.T) {
-	if testing.Short() {
-		t.Skip("hardware-in-the-loop test")
-	}
-	b := startBroker(t)
-	rec := subscribe(t, b)
-	be := newBench(t, b)
-	defer func() {
-		if t.Failed() {
-			t.Logf("chairside log:\n%s", be.log())
-		}
-	}()
+	_, rec, be := hilRig(t)
 	be.start()
 	rec.waitFor(t, "state online", "/state", 20*time.Second, func(v map[string]any) bool { return v["online"] == true })
 	from := rec.count()

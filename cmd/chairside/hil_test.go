@@ -276,6 +276,25 @@ priority = "medium"
 at_least = 40
 `
 
+// hilRig starts what most hardware-in-the-loop tests need: a broker, a
+// records subscriber and a bench (its daemon not yet started), whose daemon
+// log is printed when the test fails.
+func hilRig(t *testing.T) (*testBroker, *recorder, *bench) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("hardware-in-the-loop test")
+	}
+	b := startBroker(t)
+	rec := subscribe(t, b)
+	be := newBench(t, b)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("chairside log (tail):\n%s", tail(be.log(), 8000))
+		}
+	})
+	return b, rec, be
+}
+
 func newBench(t *testing.T, b *testBroker) *bench {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -395,18 +414,8 @@ func num(v any) float64 { f, _ := v.(float64); return f }
 // resumes the session, a broker outage, and a clean stop; the records system
 // sees every seq of the stream exactly once or more, with no gap.
 func TestHILSession(t *testing.T) {
-	if testing.Short() {
-		t.Skip("hardware-in-the-loop test")
-	}
-	b := startBroker(t)
-	rec := subscribe(t, b)
-	be := newBench(t, b)
+	b, rec, be := hilRig(t)
 	be.start()
-	defer func() {
-		if t.Failed() {
-			t.Logf("chairside log:\n%s", be.log())
-		}
-	}()
 	const root = "chairside/chair-07/"
 
 	online := rec.waitFor(t, "state online", "/state", 10*time.Second, func(v map[string]any) bool { return v["online"] == true })
@@ -546,12 +555,7 @@ func head(s []float64) []float64 {
 
 // A corrupt store file: the daemon raises store_fault and keeps monitoring.
 func TestHILCorruptStore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("hardware-in-the-loop test")
-	}
-	b := startBroker(t)
-	rec := subscribe(t, b)
-	be := newBench(t, b)
+	_, rec, be := hilRig(t)
 	if err := os.MkdirAll(filepath.Join(be.dir, "store"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -559,11 +563,6 @@ func TestHILCorruptStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	be.start()
-	defer func() {
-		if t.Failed() {
-			t.Logf("chairside log:\n%s", be.log())
-		}
-	}()
 	rec.waitFor(t, "store_fault", "/alarm", 10*time.Second, func(v map[string]any) bool {
 		return v["condition"] == "store_fault" && v["priority"] == "high" && strings.Contains(v["message"].(string), "moved aside")
 	})

@@ -12,10 +12,13 @@
 package embedded
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -58,7 +61,7 @@ func Start(o Options) (*Broker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: log})
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(namedHandler{log.Handler()})})
 	hooks := o.Hooks
 	if len(hooks) == 0 {
 		hooks = []mochi.Hook{new(auth.AllowHook)}
@@ -143,4 +146,39 @@ func (l *listener) Close(listeners.CloseFn) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// namedHandler gives mochi's message-less log lines a message. Its TCP
+// listener logs every connection that ends with an error as a warning with an
+// empty message ({"msg":"","error":"... use of closed network connection"}),
+// the ordinary end of every client at shutdown: those become a debug line
+// saying what they are; any other such line keeps its level, with a message.
+type namedHandler struct{ slog.Handler }
+
+func (h namedHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message != "" {
+		return h.Handler.Handle(ctx, r)
+	}
+	out := slog.NewRecord(r.Time, r.Level, "embedded broker: client connection ended", r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "error" {
+			if err, ok := a.Value.Any().(error); ok && (errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF)) {
+				out.Level = slog.LevelDebug
+			}
+		}
+		out.AddAttrs(a)
+		return true
+	})
+	if !h.Handler.Enabled(ctx, out.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, out)
+}
+
+func (h namedHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return namedHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h namedHandler) WithGroup(name string) slog.Handler {
+	return namedHandler{h.Handler.WithGroup(name)}
 }

@@ -1,8 +1,12 @@
 package embedded
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -120,5 +124,26 @@ func TestStartRefusesABusyPort(t *testing.T) {
 	defer ln.Close()
 	if _, err := Start(Options{Address: ln.Addr().String()}); err == nil {
 		t.Fatal("Start on a busy port succeeded")
+	}
+}
+
+// mochi's listener logs a client connection that ends as a warning with an
+// empty message; the ordinary end (closed at shutdown, EOF) becomes a
+// debug line with a message, any other keeps its level and gains one.
+func TestNamedHandlerNamesMochisEmptyLines(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(namedHandler{slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})})
+	log.Warn("", "error", &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed})
+	if buf.Len() != 0 {
+		t.Fatalf("an ordinary close was logged at info level: %s", buf.String())
+	}
+	log.Warn("", "error", errors.New("read: connection reset by peer"))
+	if !strings.Contains(buf.String(), `"level":"WARN","msg":"embedded broker: client connection ended"`) {
+		t.Fatalf("got %s", buf.String())
+	}
+	buf.Reset()
+	log.Info("ordinary line")
+	if !strings.Contains(buf.String(), `"msg":"ordinary line"`) {
+		t.Fatalf("got %s", buf.String())
 	}
 }

@@ -5,10 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chairside/chairside/drivers/suntech"
 )
 
 // runSecond starts another chairside with the bench's config and returns
@@ -117,4 +120,27 @@ func TestHILSIGHUPStopsCleanly(t *testing.T) {
 	}
 	be.waitLog(time.Second, "a clean stop", `"msg":"stopping"`, `"msg":"stopped"`)
 	rec.waitForFrom(t, from, "state offline", "/state", 5*time.Second, func(v map[string]any) bool { return v["online"] == false })
+}
+
+// SIGTERM during a cuff measurement aborts it (the module gets the abort
+// command and deflates) before the daemon exits: a patient is never left
+// with an inflated cuff by a stop.
+func TestHILSIGTERMAbortsTheMeasurement(t *testing.T) {
+	_, rec, be := hilRig(t)
+	be.cuff.Set(suntech.Measurement{Sys: 118, Dia: 76, Map: 90, HR: 72, Duration: time.Minute})
+	be.start()
+	rec.waitFor(t, "auto-started session", "/session", 20*time.Second, func(v map[string]any) bool { return v["phase"] == "baseline" })
+	deadline := time.Now().Add(15 * time.Second)
+	for !be.cuff.Measuring() {
+		if time.Now().After(deadline) {
+			t.Fatal("the baseline measurement did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, took := be.stop(syscall.SIGTERM); code != 0 || took > 5*time.Second {
+		t.Fatalf("SIGTERM: exit %d after %v", code, took)
+	}
+	if !slices.Contains(be.cuff.Received(), "abort") || be.cuff.Measuring() {
+		t.Fatalf("the measurement was not aborted; the module received %v", be.cuff.Received())
+	}
 }

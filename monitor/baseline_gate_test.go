@@ -56,6 +56,17 @@ func TestFirstInfusionBPIsGateChecked(t *testing.T) {
 	r.run(2 * time.Second)
 	r.cmd(wire.ActionInfusionStart, func(c *Command) { c.Override = true; c.By = "dr-b@desk-1" })
 	r.run(2 * time.Minute)
+	// The baseline fallback: the infusion's first NIBP is the baseline, and
+	// a later one does not replace it.
+	if b := r.e.sess.Baseline; b.Systolic.V != 150 || b.Diastolic.V != 95 {
+		t.Fatalf("baseline %+v, want the infusion's first 150/95", b)
+	}
+	r.bpAuto.Systolic, r.bpAuto.Diastolic = 130, 85
+	r.cmd(wire.ActionNIBPNow)
+	r.run(time.Minute)
+	if b := r.e.sess.Baseline; b.Systolic.V != 150 || r.e.sess.NIBPCount < 2 {
+		t.Fatalf("after %d measurements the baseline is %+v, want still 150", r.e.sess.NIBPCount, b)
+	}
 	for _, ev := range r.evs {
 		if a, ok := ev.(wire.Alarm); ok && a.Condition == condGate && a.Phase == wire.PhaseStart {
 			if !strings.Contains(a.Message, "override by dr-b@desk-1") {

@@ -144,3 +144,35 @@ func TestHILSIGTERMAbortsTheMeasurement(t *testing.T) {
 		t.Fatalf("the measurement was not aborted; the module received %v", be.cuff.Received())
 	}
 }
+
+// The daemon's annunciator_fault wiring, end to end: configured GPIO pins
+// that cannot be opened (this machine has no Raspberry Pi GPIO) raise a high
+// annunciator_fault at start; after the config is fixed (kind = "none") a
+// restart ends it instead of restoring it as present for ever.
+func TestHILAnnunciatorFaultRaisedThenEndedByAFixedConfig(t *testing.T) {
+	for _, dev := range []string{"/dev/gpiochip0", "/dev/gpiomem"} {
+		if _, err := os.Stat(dev); err == nil {
+			t.Skipf("%s exists: the pins may open here", dev)
+		}
+	}
+	b, rec, be := hilRig(t)
+	fixed := be.config
+	be.config = be.write("gpio.toml", strings.Replace(chairConfig("chair-07", "hil.toml", fmt.Sprintf("broker = %q\nkeepalive = \"2s\"\n", b.url()), be.dir),
+		`kind = "none"`, "kind = \"gpio\"\nbuzzer = \"GPIO18\"\nred_led = \"GPIO23\"", 1))
+	be.start()
+	fault := rec.waitFor(t, "annunciator_fault", "/alarm", 20*time.Second, func(v map[string]any) bool {
+		return v["condition"] == "annunciator_fault" && v["phase"] == "start"
+	})
+	if fault["priority"] != "high" || fault["kind"] != "technical" || !strings.Contains(fault["message"].(string), "GPIO18") {
+		t.Fatalf("annunciator_fault: %v", fault)
+	}
+	if code, _ := be.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	from := rec.count()
+	be.config = fixed
+	be.start()
+	rec.waitForFrom(t, from, "annunciator_fault ended after the fix", "/alarm", 20*time.Second, func(v map[string]any) bool {
+		return v["condition"] == "annunciator_fault" && v["phase"] == "end"
+	})
+}

@@ -423,14 +423,20 @@ func (s *snapshotter) submit(snap []byte, replies []wire.Reply) {
 		s.want++
 		s.latest = snap
 	}
-	var now []wire.Reply
-	durable := true
+	var durable, notDurable []wire.Reply
 	for _, r := range replies {
 		switch {
 		case s.st == nil || s.stalled:
-			now, durable = append(now, r), false
-		case s.want == s.saved:
-			now = append(now, r)
+			notDurable = append(notDurable, r)
+		case s.want == s.tried && s.since.IsZero():
+			// No save pending: the latest snapshot's fate is known. (A
+			// reply whose step took no snapshot, such as a redelivery
+			// answered again, must not wait for a save that may never come.)
+			if s.saved == s.want {
+				durable = append(durable, r)
+			} else {
+				notDurable = append(notDurable, r)
+			}
 		default:
 			s.held = append(s.held, heldReply{gen: s.want, reply: r})
 		}
@@ -442,7 +448,8 @@ func (s *snapshotter) submit(snap []byte, replies []wire.Reply) {
 		default:
 		}
 	}
-	s.send(now, durable)
+	s.send(durable, true)
+	s.send(notDurable, false)
 }
 
 func (s *snapshotter) send(replies []wire.Reply, durable bool) {

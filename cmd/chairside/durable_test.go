@@ -223,4 +223,17 @@ func TestReplyWaitsForTheDurableSnapshot(t *testing.T) {
 	if f := <-p.faults; !strings.Contains(f, "disk full") {
 		t.Errorf("store_fault %q", f)
 	}
+
+	// A redelivery of c-2 is answered again; its step takes no snapshot,
+	// so its reply must not wait for a save that will not come: the last
+	// one failed, so it goes out at once, not durable.
+	p.command("c-2", wire.ActionSessionEnd)
+	select {
+	case r := <-p.replies:
+		if !strings.Contains(string(r), `"id":"c-2"`) || !strings.Contains(string(r), `"durable":false`) {
+			t.Errorf("the redelivery's reply: %s", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the redelivery's reply waits for a save that never comes")
+	}
 }

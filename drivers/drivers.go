@@ -13,7 +13,8 @@ import "github.com/chairside/chairside/monitor/vitals"
 // own goroutine and must not block for long: the daemon's sink hands the value
 // to the engine's channel.
 type Sink interface {
-	// Reading is one oximeter value, sent as soon as the frame carrying it arrives.
+	// Reading is one oximeter value, sent as soon as the driver has validated
+	// it (a Nonin DF2/DF7 value when the next SYNC frame closes its packet).
 	Reading(vitals.Reading)
 	// Status is the driver's running frame counts, sent about once a second
 	// while the port is open.

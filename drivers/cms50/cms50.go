@@ -151,7 +151,7 @@ func (d *Dev) session(ctx context.Context, p *serialport.Port) error {
 	}
 	d.sendStatus()
 	err := serialport.Pump(sctx, p, s.buf, s.feed, d.statusEvery, s.tick)
-	if d.dec.Flush() { // a packet cut by the unplug is lost: count it
+	if d.dec.Flush() { // the last packet, cut or still unconfirmed, is lost: count it
 		d.sendStatus()
 	}
 	if cause := context.Cause(sctx); ctx.Err() == nil && errors.Is(cause, errSilent) {

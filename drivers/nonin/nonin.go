@@ -132,7 +132,11 @@ func (d *Dev) Run(ctx context.Context) error {
 // session reads one opened port until it fails or ctx is done.
 func (d *Dev) session(ctx context.Context, p *serialport.Port) error {
 	d.newSession()
-	err := serialport.PumpPaced(ctx, p, d.buf[:], d.feed, d.opts.StatusEvery, d.sendStatus, d.slack)
+	feed := d.dec.Feed // only DF8 needs each chunk's time (see feedAt)
+	if d.opts.Format == DF8 {
+		feed = d.feed
+	}
+	err := serialport.PumpPaced(ctx, p, d.buf[:], feed, d.opts.StatusEvery, d.sendStatus, d.slack)
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("nonin: %s: %w", p, err)
 	}

@@ -104,7 +104,11 @@ func (l *link) handle(f *Frame, now time.Time) {
 	if l.cyc.id != "" {
 		l.cyc.heard = now
 	}
-	if f.Kind == KindAck || f.Kind == KindVersion || f.Kind == KindPressure && l.cyc.phase == measuring ||
+	// An acknowledgement counts only inside a cycle, where one is awaited:
+	// a short ACK frame is what random bytes form most often, and the idle
+	// version polls prove the module alive between measurements.
+	inCycle := l.cyc.phase == starting || l.cyc.phase == measuring
+	if f.Kind == KindAck && inCycle || f.Kind == KindVersion || f.Kind == KindPressure && l.cyc.phase == measuring ||
 		f.Kind == KindResult && l.cyc.phase == fetching {
 		l.d.answers++
 	}

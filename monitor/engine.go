@@ -61,8 +61,9 @@ type Engine struct {
 	oxi     int // index of the oximeter sensor, -1 if none
 	nibpIdx int // index of the NIBP sensor, -1 if none
 
-	nextDischarge time.Time // when observation_complete's discharge check is judged again
-	remote        map[string]bool
+	nextDischarge    time.Time // when observation_complete's discharge check is judged again
+	dischargeVerdict uint8     // its last verdict (failedCriteria), to update the alarm only when it changes
+	remote           map[string]bool
 
 	now    time.Time
 	ticked time.Time // the last Tick's now (NextDeadline)

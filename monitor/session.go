@@ -161,7 +161,9 @@ func (e *Engine) tickPhase() {
 		e.raise(condInfusionTime, condInfusionTime, wire.KindTechnical, true, protocol.Low, false, wire.Num{}, wire.Num{},
 			fmt.Sprintf("infusion has run %s: end it when the dose is given", formatDuration(spec.Duration)))
 	case protocol.Observation:
-		msg := dischargeMessage(spec, e.dischargeCheck())
+		d := e.dischargeCheck()
+		msg := dischargeMessage(spec, d)
+		e.dischargeVerdict = failedCriteria(d)
 		e.nextDischarge = e.now.Add(time.Second)
 		e.raise(condObservationDone, condObservationDone, wire.KindTechnical, true, protocol.Low, false, wire.Num{}, wire.Num{}, msg)
 	}
@@ -252,10 +254,27 @@ func (e *Engine) rejudgeDischarge() {
 	if a == nil || !a.Present {
 		return
 	}
-	if msg := dischargeMessage(e.proto.Phases[protocol.Observation], e.dischargeCheck()); msg != a.Message {
-		a.Message = msg
+	// The message holds live values: it is written again only when the
+	// verdict changes (which criteria fail), not at every wobble of a pulse,
+	// which would publish an alarm update a second.
+	d := e.dischargeCheck()
+	if v := failedCriteria(d); v != e.dischargeVerdict {
+		e.dischargeVerdict = v
+		a.Message = dischargeMessage(e.proto.Phases[protocol.Observation], d)
 		e.changed = true
 	}
+}
+
+// failedCriteria is a discharge check's verdict: one bit per criterion that
+// is not met, in Criteria's order.
+func failedCriteria(d wire.Discharge) uint8 {
+	var v uint8
+	for i, c := range d.Criteria {
+		if !c.Met {
+			v |= 1 << i
+		}
+	}
+	return v
 }
 
 func abs(v float64) float64 {

@@ -420,3 +420,26 @@ func TestMinutesOutOfRangeIncludeTheDelay(t *testing.T) {
 	}
 	t.Fatal("no summary")
 }
+
+// A pulse that wobbles while the same criterion fails does not rewrite
+// observation_complete's message each second: the alarm is updated only
+// when the verdict (which criteria fail) changes.
+func TestDischargeRejudgedOnlyWhenTheVerdictChanges(t *testing.T) {
+	r := sessionRig(t)
+	r.run(6 * time.Minute)
+	r.cmd(wire.ActionInfusionStart)
+	r.run(40 * time.Minute)
+	r.cmd(wire.ActionInfusionEnd)
+	r.spo2 = 91
+	r.run(60*time.Minute + time.Second)
+	m := r.mark()
+	for i := 0; i < 10; i++ {
+		r.spo2 = int16(88 + i%3) // still < 94 each second, with other numbers
+		r.run(time.Second)
+	}
+	for _, ev := range r.evs[m:] {
+		if a, ok := ev.(wire.Alarm); ok && a.Condition == condObservationDone && a.Phase == wire.PhaseUpdate {
+			t.Fatalf("observation_complete updated although its verdict held: %q", a.Message)
+		}
+	}
+}

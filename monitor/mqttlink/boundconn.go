@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"sync/atomic"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
@@ -27,11 +28,12 @@ type boundedConn struct {
 	max int
 
 	buf  [4096]byte
-	out  []byte // bytes ready for paho
-	skip int    // bytes of the current packet still to read and drop
-	pass int    // bytes of the current packet still to pass through
-	hdr  []byte // a fixed header being read
-	cut  uint64 // packets cut, for the log and tests
+	out  []byte         // bytes ready for paho
+	skip int            // bytes of the current packet still to read and drop
+	pass int            // bytes of the current packet still to pass through
+	hdr  []byte         // a fixed header being read
+	cut  uint64         // packets cut on this connection (tests)
+	cuts *atomic.Uint64 // the link's count of packets cut (Stats.InboundCut); may be nil
 }
 
 // maxInboundPacket bounds what the chair takes in one packet: its commands
@@ -40,7 +42,7 @@ const maxInboundPacket = 64 << 10
 
 // openBounded dials the broker as paho would (tcp:// or ssl://) and wraps
 // the connection in a boundedConn.
-func openBounded(max int) paho.OpenConnectionFunc {
+func openBounded(max int, cuts *atomic.Uint64) paho.OpenConnectionFunc {
 	return func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 		d := o.Dialer
 		if d == nil {
@@ -59,7 +61,7 @@ func openBounded(max int) paho.OpenConnectionFunc {
 		if err != nil {
 			return nil, err
 		}
-		return &boundedConn{Conn: c, max: max}, nil
+		return &boundedConn{Conn: c, max: max, cuts: cuts}, nil
 	}
 }
 
@@ -139,6 +141,9 @@ func (b *boundedConn) cutPublish(length int) error {
 		return err
 	}
 	b.cut++
+	if b.cuts != nil {
+		b.cuts.Add(1)
+	}
 	b.out = append(append([]byte{b.hdr[0]}, remainingLength(len(body))...), body...)
 	b.skip = length - len(body)
 	return nil

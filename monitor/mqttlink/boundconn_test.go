@@ -121,4 +121,7 @@ func TestLinkBoundsInboundMessages(t *testing.T) {
 	if !l.Up() {
 		t.Fatal("the link went down over a large message")
 	}
+	if n := l.Stats().InboundCut; n != 1 {
+		t.Fatalf("Stats.InboundCut = %d, want 1", n)
+	}
 }

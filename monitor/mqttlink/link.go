@@ -117,7 +117,7 @@ func New(cfg Config) (*Link, error) {
 			l.setConnErr(fmt.Errorf("connection to broker %s lost: %w", cfg.Broker, err))
 		}).
 		SetConnectionNotificationHandler(l.onNotification).
-		SetCustomOpenConnectionFn(openBounded(maxInboundPacket)) // paho has no bound of its own
+		SetCustomOpenConnectionFn(openBounded(maxInboundPacket, &l.stats.inboundCut)) // paho has no bound of its own
 	if cfg.Will != nil {
 		opts.SetBinaryWill(cfg.Will.Topic, cfg.Will.Payload, cfg.Will.QoS, cfg.Will.Retained)
 	}

@@ -102,6 +102,11 @@ func (l *Link) tick() {
 		l.log.Warn("mqtt inbound messages dropped: a handler is too slow", "dropped_total", n)
 		l.stats.inboundDroppedLogged, l.stats.dropLoggedAt = n, now
 	}
+	if n := l.stats.inboundCut.Load(); n != l.stats.inboundCutLogged {
+		l.log.Warn("mqtt inbound message over the size bound cut to its head (a 4 KiB command was expected)",
+			"bound_bytes", maxInboundPacket, "cut_total", n)
+		l.stats.inboundCutLogged = n
+	}
 }
 
 // sendHeartbeat publishes Config.Heartbeat's payload when the link owns the

@@ -15,17 +15,19 @@ type Stats struct {
 	DroppedOffline uint64 // QoS 0 messages dropped because the link was down
 	InboundDropped uint64 // received messages dropped because handlers were behind
 	InboundRefused uint64 // received messages handed to a full handler (SubscribeOrRefuse) instead
+	InboundCut     uint64 // received messages over the inbound bound, cut to their head (boundedConn)
 	Echoes         uint64 // own heartbeats received back
 }
 
 type counters struct {
 	attempts, connects, published, acked, failed atomic.Uint64
 	droppedOffline, inboundDropped, echoes       atomic.Uint64
-	inboundRefused                               atomic.Uint64
+	inboundRefused, inboundCut                   atomic.Uint64
 
 	// Run's goroutine only: rate limit of the inbound-drop warning.
 	inboundDroppedLogged uint64
 	dropLoggedAt         time.Time
+	inboundCutLogged     uint64
 }
 
 // Stats returns the counters.
@@ -35,7 +37,7 @@ func (l *Link) Stats() Stats {
 		Attempts: c.attempts.Load(), Connects: c.connects.Load(),
 		Published: c.published.Load(), Acked: c.acked.Load(), Failed: c.failed.Load(),
 		DroppedOffline: c.droppedOffline.Load(), InboundDropped: c.inboundDropped.Load(),
-		InboundRefused: c.inboundRefused.Load(),
-		Echoes:         c.echoes.Load(),
+		InboundRefused: c.inboundRefused.Load(), InboundCut: c.inboundCut.Load(),
+		Echoes: c.echoes.Load(),
 	}
 }

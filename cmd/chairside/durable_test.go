@@ -223,15 +223,33 @@ func TestReplyWaitsForTheDurableSnapshot(t *testing.T) {
 	if f := <-p.faults; !strings.Contains(f, "disk full") {
 		t.Errorf("store_fault %q", f)
 	}
+}
 
-	// A redelivery of c-2 is answered again; its step takes no snapshot,
-	// so its reply must not wait for a save that will not come: the last
-	// one failed, so it goes out at once, not durable.
-	p.command("c-2", wire.ActionSessionEnd)
+// failingStore is a disk whose snapshot saves fail at once.
+type failingStore struct{ hungStore }
+
+func (f *failingStore) SaveSnapshot(b []byte) error { return errors.New("disk full") }
+
+// After a failed save, a reply whose step took no snapshot (a redelivered
+// command answered again) goes out at once, not durable: it must not wait for
+// a save that may never come.
+func TestReplyWithoutASnapshotAfterAFailedSave(t *testing.T) {
+	sent := make(chan outMsg, 4)
+	s := newSnapshotter(&failingStore{*newHungStore()}, slog.New(slog.DiscardHandler), func(error) {},
+		func(m outMsg) { sent <- m }, "chairside/chair-01/cmd/reply")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.run(ctx)
+
+	s.submit([]byte(`{"snapshot":1}`), []wire.Reply{{V: wire.Version, ID: "c-1", OK: true}})
+	if m := <-sent; !strings.Contains(string(m.payload), `"id":"c-1"`) || !strings.Contains(string(m.payload), `"durable":false`) {
+		t.Fatalf("reply after the failed save: %s", m.payload)
+	}
+	s.submit(nil, []wire.Reply{{V: wire.Version, ID: "c-1", OK: true}})
 	select {
-	case r := <-p.replies:
-		if !strings.Contains(string(r), `"id":"c-2"`) || !strings.Contains(string(r), `"durable":false`) {
-			t.Errorf("the redelivery's reply: %s", r)
+	case m := <-sent:
+		if !strings.Contains(string(m.payload), `"durable":false`) {
+			t.Fatalf("the redelivery's reply: %s", m.payload)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the redelivery's reply waits for a save that never comes")

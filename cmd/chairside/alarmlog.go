@@ -7,69 +7,11 @@ import (
 	"io"
 	"strings"
 
-	"github.com/chairside/chairside/monitor"
 	"github.com/chairside/chairside/monitor/alarmlog"
 	"github.com/chairside/chairside/monitor/config"
 	"github.com/chairside/chairside/monitor/store"
 	"github.com/chairside/chairside/monitor/wire"
 )
-
-// alarmLogger is what the daemon needs of the alarm log file
-// (*alarmlog.Writer); an interface so tests can give it a disk that fails or
-// hangs. Only the disk goroutine calls it.
-type alarmLogger interface {
-	Open() (created bool, err error)
-	Append(entries ...alarmlog.Entry) error
-	Close() error
-}
-
-// auditEntry makes the alarm-log entry of an audited action.
-func auditEntry(a monitor.Audit) alarmlog.Entry {
-	return alarmlog.Entry{T: wire.At(a.T), Kind: alarmlog.KindAudit, Audit: &alarmlog.Audit{By: a.By, Action: a.Action, OK: a.OK, Detail: a.Detail}}
-}
-
-// storeEntry makes the alarm-log entry of one an older version kept in the
-// store's audit bucket (audited actions only: alarms were not kept there).
-func storeEntry(e store.Entry) alarmlog.Entry {
-	return alarmlog.Entry{T: wire.At(e.T), Kind: alarmlog.KindAudit, Audit: &alarmlog.Audit{By: e.By, Action: e.Action, OK: e.OK, Detail: e.Detail}}
-}
-
-// legacyEntries reads the entries an older version kept in the store.
-func legacyEntries(st *store.Store) func() ([]alarmlog.Entry, error) {
-	return func() ([]alarmlog.Entry, error) {
-		var out []alarmlog.Entry
-		err := st.AuditLog(func(e store.Entry) error {
-			out = append(out, storeEntry(e))
-			return nil
-		})
-		return out, err
-	}
-}
-
-// openAlarmLog opens the alarm log file (the disk goroutine's first job)
-// and, when it is new, copies the store's older entries into it, so that
-// -alarm-log shows them while the daemon runs. A failure raises store_fault;
-// the writer tries to open the file again at the next entry.
-func (o *outputs) openAlarmLog(fault func(error)) {
-	created, err := o.alog.Open()
-	if err != nil {
-		fault(fmt.Errorf("alarm log not opened: %w", err))
-		return
-	}
-	if !created || o.legacy == nil {
-		return
-	}
-	old, err := o.legacy()
-	if err != nil {
-		fault(fmt.Errorf("alarm log: the store's older entries not copied: %w", err))
-	}
-	if len(old) == 0 {
-		return
-	}
-	if err := o.alog.Append(old...); err != nil {
-		fault(fmt.Errorf("alarm log: the store's older entries not copied: %w", err))
-	}
-}
 
 // printAlarmLog prints the alarm log, oldest first: a header, then one line
 // per entry (text) or one JSON object per line (asJSON); the format is in
@@ -126,7 +68,7 @@ func printAlarmLog(cfg *config.Config, out, stderr io.Writer, asJSON bool) error
 			return err
 		}
 		defer st.Close()
-		return st.AuditLog(func(e store.Entry) error { return show(storeEntry(e)) })
+		return st.AuditLog(func(e store.Entry) error { return show(alarmlog.FromStore(e)) })
 	}
 	return errors.Join(alarmlog.Read(dir, show, bad), werr)
 }

@@ -21,8 +21,10 @@ import (
 	"github.com/chairside/chairside/monitor"
 	"github.com/chairside/chairside/monitor/alarmlog"
 	"github.com/chairside/chairside/monitor/config"
+	"github.com/chairside/chairside/monitor/delivery"
 	"github.com/chairside/chairside/monitor/mqttlink"
 	"github.com/chairside/chairside/monitor/store"
+	"github.com/chairside/chairside/monitor/vitals"
 	"github.com/chairside/chairside/monitor/wire"
 )
 
@@ -33,15 +35,20 @@ const shutdownBudget = 4 * time.Second
 type daemon struct {
 	cfg    *config.Config
 	log    *slog.Logger
-	st     storage // nil: running without a store (store_fault raised)
-	snaps  *snapshotter
-	faults *faultRaiser
+	st     *store.Store // nil: running without a store (store_fault raised)
+	faults *delivery.FaultRaiser
 	engine *monitor.Engine
 	in     chan any
-	out    *outputs
+	ctx    context.Context // runCtx: outlives the signal's ctx by the shutdown
+	dl     *delivery.Delivery
 	link   *mqttlink.Link
+	ann    annunciator
+	nibp   nibpDriver    // nil without an NIBP module
 	synced atomic.Bool   // the system clock is NTP-synchronised
 	busy   atomic.Uint64 // commands refused as busy before the engine saw them
+
+	mu    sync.Mutex
+	state wire.State // the state message's fields (heartbeat, Will, offline)
 }
 
 // runDaemon runs until ctx ends (SIGTERM/SIGINT) and returns the exit code.
@@ -50,20 +57,21 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 	d := &daemon{cfg: cfg, log: log, in: make(chan any, 1024)}
 	runCtx, stop := context.WithCancel(context.Background()) // outlives ctx by the shutdown
 	defer stop()
+	d.ctx = runCtx
 
 	var initial []monitor.ExternalCondition
-	d.faults = &faultRaiser{log: log.With("part", "store"), raise: func(msg string) {
+	d.faults = delivery.NewFaultRaiser(log.With("part", "store"), func(msg string) {
 		d.external(runCtx, monitor.StoreFault, true, msg)
-	}}
+	})
 	storeOpts := store.Options{
 		Root:    cfg.MQTT.TopicPrefix + "/" + cfg.Chair,
 		Logger:  log.With("part", "store"),
-		OnFault: d.faults.fault,
+		OnFault: d.faults.Fault,
 		// Records the failing disk holds go out at once, without a seq;
-		// d.out exists before the first Commit (runWriter makes them).
-		OnNotDurable: func(recs []store.Record) { d.out.committed(recs) },
+		// d.dl exists before the first Commit (its writer makes them).
+		OnNotDurable: func(recs []store.Record) { d.dl.NotDurable(recs) },
 	}
-	st, err := openStoreBounded(cfg.Store.Dir, storeOpts, openBound)
+	st, err := delivery.OpenStore(cfg.Store.Dir, storeOpts, delivery.OpenBound)
 	if errors.Is(err, store.ErrCorrupt) {
 		// Keep the damaged file for the engineers, and keep recording in a
 		// fresh one: the fault stays raised until someone looks.
@@ -73,7 +81,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 			msg := fmt.Sprintf("store: %v; moved aside to %s and started a new store", err, aside)
 			log.Error("store file corrupt", "err", err, "moved_to", aside)
 			initial = append(initial, monitor.ExternalCondition{Condition: monitor.StoreFault, Present: true, Message: msg})
-			st, err = openStoreBounded(cfg.Store.Dir, storeOpts, openBound)
+			st, err = delivery.OpenStore(cfg.Store.Dir, storeOpts, delivery.OpenBound)
 		}
 	}
 	// The snapshot to restore the session from: the store's, or, when it
@@ -86,13 +94,13 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 		log.Error("store unavailable; alarms are published without it", "err", err)
 		initial = append(initial, monitor.ExternalCondition{Condition: monitor.StoreFault, Present: true, Message: "store: " + err.Error()})
 		if !errors.Is(err, store.ErrCorrupt) {
-			load = readOnlySnapshot(cfg.Store.Dir, openBound)
+			load = readOnlySnapshot(cfg.Store.Dir, delivery.OpenBound)
 		}
 	} else {
 		d.st = st
 		defer st.Close()
 		load = st.LoadSnapshot
-		legacy = legacyEntries(st)
+		legacy = delivery.LegacyEntries(st)
 		boot, stream = st.Boot(), st.Stream()
 	}
 	log = log.With("chair", cfg.Chair, "boot", boot)
@@ -117,10 +125,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 		password = strings.TrimRight(string(b), "\r\n")
 	}
 	root := cfg.MQTT.TopicPrefix + "/" + cfg.Chair
-	d.out = &outputs{ctx: runCtx, log: log.With("part", "out"), root: root, stream: stream, boot: boot, st: d.st,
-		alog:   alarmlog.New(cfg.Store.Dir, 0),
-		synced: d.synced.Load, in: d.in, writes: make(chan writeReq, 4096),
-		state: wire.State{V: wire.Version, Boot: boot, Stream: stream, Version: buildinfo.Version(), Phase: d.engine.Phase().String(), Session: d.engine.SessionID()}}
+	d.state = wire.State{V: wire.Version, Boot: boot, Stream: stream, Version: buildinfo.Version(), Phase: d.engine.Phase().String(), Session: d.engine.SessionID()}
 	d.link, err = mqttlink.New(mqttlink.Config{
 		Broker: cfg.MQTT.Broker, ClientID: "chairside-" + cfg.Chair, Username: cfg.MQTT.Username, Password: password,
 		CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile, Keepalive: cfg.MQTT.Keepalive,
@@ -136,24 +141,15 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 		log.Error("mqtt", "err", err)
 		return exitConfig
 	}
-	var backlog backlogStore
+	var outbox delivery.Store // a nil *store.Store must not become a non-nil Store
 	if d.st != nil {
-		backlog = d.st
+		outbox = d.st
 	}
-	pub := newPublisher(runCtx, d.link, backlog, log.With("part", "publish"))
-	d.out.pub = pub
-	d.out.legacy = legacy
-	d.snaps = newSnapshotter(d.st, log.With("part", "snapshot"), d.faults.fault, pub.send, root+"/"+wire.TopicCmdReply)
-	d.link.OnConnect(func() {
-		alarms, session := d.out.retained()
-		if alarms != nil {
-			pub.send(outMsg{topic: root + "/" + wire.TopicAlarms, payload: alarms, retained: true})
-		}
-		if session != nil {
-			pub.send(outMsg{topic: root + "/" + wire.TopicSession, payload: session, retained: true})
-		}
-		pub.resend()
-	})
+	d.dl = delivery.New(delivery.Config{Root: root, Stream: stream, Boot: boot, Store: outbox,
+		AlarmLog: alarmlog.New(cfg.Store.Dir, 0), Legacy: legacy, Link: d.link,
+		ClockSynced: d.synced.Load, Fault: d.faults.Fault, Logger: log})
+	d.dl.Start(runCtx)
+	d.link.OnConnect(d.dl.Connected)
 	if err := d.link.SubscribeOrRefuse(root+"/"+wire.TopicCmd, 1, d.onCommand, d.onCommandFull); err != nil {
 		log.Error("mqtt subscribe", "err", err)
 		return exitConfig
@@ -165,8 +161,8 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 		log.Error("sensors", "err", err)
 		return exitConfig
 	}
-	d.out.nibp = sensors.nibp
-	d.out.ann = d.annunciator(runCtx)
+	d.nibp = sensors.nibp
+	d.ann = d.annunciator(runCtx)
 
 	var wg sync.WaitGroup
 	goRun := func(name string, f func()) {
@@ -184,23 +180,19 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 	linkCtx, stopLink := context.WithCancel(context.Background())
 	defer stopLink()
 	go func() { defer close(linkDone); _ = d.link.Run(linkCtx) }()
-	goRun("publisher", pub.run)
 	goRun("health", func() { d.watch(runCtx) })
-	writerDone := make(chan struct{})
-	go d.out.runWriter(writerDone, d.faults.fault)
-	go d.snaps.run(runCtx)
 
 	for _, c := range initial {
 		d.in <- c
 	}
-	d.out.handle(restored)
+	d.handle(restored)
 	_, _ = sd.SdNotify(false, sd.SdNotifyReady)
 	log.Info("chairside running", "version", buildinfo.Version(), "gomaxprocs", runtime.GOMAXPROCS(0), "stream", stream, "session", d.engine.SessionID(), "phase", d.engine.Phase().String())
 
 	loopDone := make(chan struct{})
 	go func() {
 		defer close(loopDone)
-		_ = monitor.RunLoop(ctx, d.engine, monitor.RealClock{}, d.in, d.out.handle, d.afterStep())
+		_ = monitor.RunLoop(ctx, d.engine, monitor.RealClock{}, d.in, d.handle, d.afterStep())
 	}()
 	<-loopDone
 
@@ -221,14 +213,12 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 		_ = sensors.nibp.Abort()
 		time.Sleep(200 * time.Millisecond) // the abort command reaches the module
 	}
-	d.snaps.submit(d.snapshot(d.engine), d.out.takeReplies())
-	d.snaps.wait(deadline.Add(-2 * time.Second))
-	close(d.out.writes)
-	waitUntil(writerDone, deadline.Add(-time.Second))
+	d.dl.Drain(d.engine, deadline.Add(-time.Second))
 	stop()
 	stopLink()
 	waitUntil(linkDone, deadline)
 	waitGroupUntil(&wg, deadline)
+	waitUntil(d.dl.Done(), deadline)
 	if d.st != nil {
 		if err := d.st.Flush(); err != nil {
 			log.Error("store flush", "err", err)
@@ -263,18 +253,15 @@ func (d *daemon) startEngine(boot uint64, load func() ([]byte, error)) ([]monito
 	return evs, faults, err
 }
 
-// afterStep hands the snapshot to the snapshotter when the state changed
-// (statistics at most every 30 s, to spare the SD card), with the step's
-// replies, which wait for it to be durable; it never waits on the disk. It
-// pings the systemd watchdog: the watchdog sees the engine loop itself, not a
-// side goroutine.
+// afterStep hands the step to delivery (its snapshot and replies; it never
+// waits on the disk) and pings the systemd watchdog: the watchdog sees the
+// engine loop itself, not a side goroutine.
 func (d *daemon) afterStep() func(*monitor.Engine) {
 	var lastPing time.Time
 	var lastStatus string
-	snapshots := d.snapshotStep()
 	return func(e *monitor.Engine) {
 		now := time.Now()
-		snapshots(e, now)
+		d.dl.AfterStep(e, now)
 		if now.Sub(lastPing) >= time.Second {
 			lastPing = now
 			_, _ = sd.SdNotify(false, sd.SdNotifyWatchdog)
@@ -282,33 +269,57 @@ func (d *daemon) afterStep() func(*monitor.Engine) {
 				lastStatus = st
 				_, _ = sd.SdNotify(false, "STATUS="+st)
 			}
-			d.out.mu.Lock()
-			d.out.state.Phase, d.out.state.Session = e.Phase().String(), e.SessionID()
-			d.out.mu.Unlock()
+			d.setSession(e.SessionID(), e.Phase().String())
 		}
 	}
 }
 
-// snapshotStep is afterStep's part for the snapshot: the step's snapshot, if
-// any, and its replies go to the snapshotter.
-func (d *daemon) snapshotStep() func(*monitor.Engine, time.Time) {
-	var lastStats time.Time
-	var pending bool
-	return func(e *monitor.Engine, now time.Time) {
-		var snap []byte
-		switch e.TakeDirty() {
-		case monitor.StateChanged:
-			snap = d.snapshot(e)
-			pending = false
-			lastStats = now
-		case monitor.StatsChanged:
-			pending = true
+// handle takes one step's events: delivery's go to it (records, alarm log,
+// replies, live state); then the NIBP requests go to the driver and the
+// annunciation to the lamps and buzzer.
+func (d *daemon) handle(evs []monitor.Event) {
+	d.dl.Handle(evs)
+	for _, ev := range evs {
+		switch v := ev.(type) {
+		case wire.Session:
+			d.setSession(v.ID, v.Phase)
+		case monitor.NIBPStart:
+			d.startNIBP(v)
+		case monitor.NIBPAbort:
+			if d.nibp != nil {
+				if err := d.nibp.Abort(); err != nil {
+					d.log.Info("nibp abort", "request", v.Request, "reason", v.Reason, "err", err)
+				}
+			}
+		case monitor.Annunciation:
+			d.ann.Show(v)
+		case monitor.Reminder:
+			d.ann.Remind()
 		}
-		if pending && now.Sub(lastStats) >= 30*time.Second {
-			snap = d.snapshot(e)
-			pending, lastStats = false, now
-		}
-		d.snaps.submit(snap, d.out.takeReplies())
+	}
+}
+
+// setSession keeps the state message's session and phase current.
+func (d *daemon) setSession(id, phase string) {
+	d.mu.Lock()
+	d.state.Session, d.state.Phase = id, phase
+	d.mu.Unlock()
+}
+
+// startNIBP asks the NIBP driver for a measurement; a start that fails is
+// told to the engine at once rather than left to its time-out.
+func (d *daemon) startNIBP(s monitor.NIBPStart) {
+	if d.nibp == nil {
+		return
+	}
+	ctx := d.ctx
+	if err := d.nibp.Start(ctx, s.Request); err != nil {
+		go func() {
+			select {
+			case d.in <- vitals.Result{Sensor: s.Sensor, Request: s.Request, Failure: "could not start: " + err.Error()}:
+			case <-ctx.Done():
+			}
+		}()
 	}
 }
 
@@ -330,36 +341,22 @@ func (d *daemon) status(e *monitor.Engine) string {
 	return st
 }
 
-// snapshot encodes the engine's snapshot (in memory; the snapshotter saves
-// it); nil when there is no store or it does not encode.
-func (d *daemon) snapshot(e *monitor.Engine) []byte {
-	if d.st == nil {
-		return nil
-	}
-	b, err := e.Snapshot().Encode()
-	if err != nil {
-		d.faults.fault(fmt.Errorf("session snapshot does not encode: %w", err))
-		return nil
-	}
-	return b
-}
-
 // willPayload is the MQTT Will: registered once at connect and sent by the
 // broker at some later time, so it carries only what stays true (no t,
 // session or phase; see wire.State.Will).
 func (d *daemon) willPayload() []byte {
-	d.out.mu.Lock()
-	s := d.out.state
-	d.out.mu.Unlock()
+	d.mu.Lock()
+	s := d.state
+	d.mu.Unlock()
 	b, _ := json.Marshal(s.Will())
 	return b
 }
 
 // statePayload is the retained state message (heartbeat, clean offline).
 func (d *daemon) statePayload(online bool) []byte {
-	d.out.mu.Lock()
-	s := d.out.state
-	d.out.mu.Unlock()
+	d.mu.Lock()
+	s := d.state
+	d.mu.Unlock()
 	s.Online, s.T, s.ClockSynced = online, wire.At(time.Now()), d.synced.Load()
 	b, _ := json.Marshal(s)
 	return b
@@ -402,8 +399,7 @@ func (d *daemon) onCommandFull(m mqttlink.Message) {
 // applied nor remembered: the station may send it again). These go to the
 // daemon's log, counted, not to the alarm log: a flood would fill it.
 func (d *daemon) refuseBusy(id, why string) {
-	b, _ := json.Marshal(wire.Reply{V: wire.Version, ID: id, OK: false, Error: why})
-	d.out.pub.send(outMsg{topic: d.out.topic(wire.TopicCmdReply), payload: b})
+	d.dl.ReplyNow(wire.Reply{V: wire.Version, ID: id, OK: false, Error: why})
 	if n := d.busy.Add(1); n == 1 || n%100 == 0 {
 		d.log.Warn("command refused: busy", "id", id, "reason", why, "busy_total", n)
 	}
@@ -455,7 +451,7 @@ func (d *daemon) watch(ctx context.Context) {
 			if !h.Down {
 				// Delivering again (an ACL fixed): what was acknowledged and
 				// dropped meanwhile goes out now, not at the next sweep.
-				d.out.pub.resend()
+				d.dl.Resend()
 			}
 		case <-t.C:
 			check()

@@ -33,6 +33,7 @@ import (
 	"hash/crc32"
 	"strconv"
 
+	"github.com/chairside/chairside/monitor/store"
 	"github.com/chairside/chairside/monitor/wire"
 )
 
@@ -91,6 +92,12 @@ func FromAlarm(a wire.Alarm) Entry {
 		Session: a.Session, ID: a.ID, Condition: a.Condition, Priority: a.Priority, Phase: a.Phase,
 		State: a.State, Value: a.Value, Limit: a.Limit, Message: a.Message, AckedBy: a.AckedBy, Audio: a.Audio,
 	}}
+}
+
+// FromStore makes the log entry of one an older version kept in the store's
+// audit bucket (audited actions only: alarms were not kept there).
+func FromStore(e store.Entry) Entry {
+	return Entry{T: wire.At(e.T), Kind: KindAudit, Audit: &Audit{By: e.By, Action: e.Action, OK: e.OK, Detail: e.Detail}}
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

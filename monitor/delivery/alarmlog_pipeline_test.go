@@ -1,4 +1,4 @@
-package main
+package delivery
 
 import (
 	"strings"
@@ -108,8 +108,8 @@ func TestLegacyAuditCopiedOnce(t *testing.T) {
 	fault := func(err error) { t.Error(err) }
 	for range 2 { // a second start finds the file and copies nothing
 		w := alarmlog.New(dir, 0)
-		o := &outputs{alog: w, legacy: legacyEntries(st)}
-		o.openAlarmLog(fault)
+		d := New(Config{AlarmLog: w, Legacy: LegacyEntries(st), Fault: fault})
+		d.openAlarmLog(fault)
 		w.Close()
 	}
 	got := readLog(t, dir)

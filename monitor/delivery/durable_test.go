@@ -1,9 +1,8 @@
-package main
+package delivery
 
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -84,8 +83,8 @@ func (a *showAnn) Show(s monitor.Annunciation) {
 func (a *showAnn) Remind()    {}
 func (a *showAnn) count() int { a.mu.Lock(); defer a.mu.Unlock(); return len(a.shown) }
 
-// pipeline is the daemon's engine side as runDaemon wires it (engine loop,
-// outputs, writer, snapshotter, publisher), on a given store, with a fake
+// pipeline is delivery as the daemon wires it (engine loop, Handle,
+// AfterStep, the annunciation beside it), on a given store, with a fake
 // broker.
 type pipeline struct {
 	in      chan any
@@ -93,9 +92,10 @@ type pipeline struct {
 	ann     *showAnn
 	faults  chan string
 	replies chan []byte
+	dl      *Delivery
 }
 
-func startPipeline(t *testing.T, st storage, bound time.Duration, alog ...alarmLogger) *pipeline {
+func startPipeline(t *testing.T, st Store, bound time.Duration, alog ...AlarmLog) *pipeline {
 	t.Helper()
 	cfg, problems := config.Load(filepath.Join("..", "..", "configs", "chairside.toml"))
 	if err := problems.Err(); err != nil {
@@ -103,36 +103,39 @@ func startPipeline(t *testing.T, st storage, bound time.Duration, alog ...alarmL
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	p := &pipeline{in: make(chan any, 1024), link: &fakeLink{}, ann: &showAnn{}, faults: make(chan string, 100), replies: make(chan []byte, 100)}
-	d := &daemon{cfg: cfg, log: log, in: p.in, st: st}
-	d.faults = &faultRaiser{log: log, raise: func(msg string) {
+	faults := NewFaultRaiser(log, func(msg string) {
 		p.faults <- msg
-		d.external(ctx, monitor.StoreFault, true, msg)
-	}}
+		go func() {
+			select {
+			case p.in <- monitor.ExternalCondition{Condition: monitor.StoreFault, Present: true, Message: msg}:
+			case <-ctx.Done():
+			}
+		}()
+	})
 	e, err := monitor.New(cfg.Engine(1), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.engine = e
-	var backlog backlogStore
-	if st != nil {
-		backlog = st
-	}
-	pub := newPublisher(ctx, p.link, backlog, log)
-	go pub.run()
-	d.out = &outputs{ctx: ctx, log: log, root: "t/c", stream: "s", boot: 1, st: st, synced: func() bool { return true },
-		in: p.in, pub: pub, ann: p.ann, writes: make(chan writeReq, 4096), stallAfter: bound}
+	dc := Config{Root: "t/c", Stream: "s", Boot: 1, Store: st, Link: p.link, Fault: faults.Fault, Logger: log, StallAfter: bound}
 	if len(alog) > 0 {
-		d.out.alog = alog[0]
+		dc.AlarmLog = alog[0]
 	}
-	d.snaps = newSnapshotter(st, log, d.faults.fault, func(m outMsg) { p.replies <- m.payload; pub.send(m) }, "t/c/cmd/reply")
-	d.snaps.bound = bound
-	go d.out.runWriter(make(chan struct{}), d.faults.fault)
-	go d.snaps.run(ctx)
-	snapshots := d.snapshotStep()
+	p.dl = New(dc)
+	replies := p.dl.snaps.publish
+	p.dl.snaps.publish = func(m outMsg) { p.replies <- m.payload; replies(m) }
+	p.dl.Start(ctx)
+	handle := func(evs []monitor.Event) {
+		p.dl.Handle(evs)
+		for _, ev := range evs {
+			if a, ok := ev.(monitor.Annunciation); ok {
+				p.ann.Show(a)
+			}
+		}
+	}
 	go func() {
-		_ = monitor.RunLoop(ctx, e, monitor.RealClock{}, p.in, d.out.handle, func(e *monitor.Engine) { snapshots(e, time.Now()) })
+		_ = monitor.RunLoop(ctx, e, monitor.RealClock{}, p.in, handle, func(e *monitor.Engine) { p.dl.AfterStep(e, time.Now()) })
 	}()
 	return p
 }

@@ -1,9 +1,8 @@
-package main
+package delivery
 
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -126,7 +125,8 @@ func TestPublisherKeepsRecordsUntilDeliveryIsConfirmed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	link := &fakeLink{}
-	p := newPublisher(ctx, link, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := newPublisher(link, st, slog.New(slog.DiscardHandler))
+	p.ctx = ctx
 	go p.run()
 
 	for _, r := range recs {
@@ -171,7 +171,8 @@ func TestPublisherWithoutStoreKeepsUndeliveredRecords(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	link := &fakeLink{}
-	p := newPublisher(ctx, link, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := newPublisher(link, nil, slog.New(slog.DiscardHandler))
+	p.ctx = ctx
 	go p.run()
 	p.send(outMsg{record: true, topic: "chairside/chair-07/alarm", payload: []byte(`{"seq":0}`)})
 	p.send(outMsg{topic: "chairside/chair-07/alarms", payload: []byte(`{"live":true}`), retained: true})

@@ -1,4 +1,4 @@
-package main
+package delivery
 
 import (
 	"context"
@@ -11,14 +11,6 @@ import (
 	"github.com/chairside/chairside/monitor/mqttlink"
 	"github.com/chairside/chairside/monitor/store"
 )
-
-// broker is what the publisher needs of the MQTT link.
-type broker interface {
-	Publish(topic string, qos byte, retained bool, payload []byte, done func(error))
-	PublishProven(topic string, retained bool, payload []byte, acked func(), done func(error))
-	Up() bool
-	Status() mqttlink.LinkDown
-}
 
 // backlogStore is what the publisher needs of the store: the backlog and
 // the acknowledgements.
@@ -33,7 +25,7 @@ type backlogStore interface {
 // leaves the store only once the broker is known to have delivered it.
 type publisher struct {
 	ctx  context.Context
-	link broker
+	link Link
 	st   backlogStore // nil: nothing to acknowledge or resend
 	log  *slog.Logger
 
@@ -55,8 +47,9 @@ const maxRetry = 20000
 // link's proof of delivery, which bounds the memory they hold.
 const maxAwaiting = 8192
 
-func newPublisher(ctx context.Context, link broker, st backlogStore, log *slog.Logger) *publisher {
-	return &publisher{ctx: ctx, link: link, st: st, log: log, live: make(chan outMsg, 4096),
+// newPublisher makes a publisher; its ctx is set by Delivery.Start.
+func newPublisher(link Link, st backlogStore, log *slog.Logger) *publisher {
+	return &publisher{ctx: context.Background(), link: link, st: st, log: log, live: make(chan outMsg, 4096),
 		inflight: map[uint64]bool{}, sweep: make(chan struct{}, 1)}
 }
 

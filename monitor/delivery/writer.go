@@ -174,12 +174,13 @@ func (d *Delivery) runWriter(done chan<- struct{}, fault func(error)) {
 				continue
 			}
 			stalled := d.checkStall(q, bound, fault)
+			// Decided under q.mu: once queued, j belongs to the disk
+			// goroutine too, whose failed commit may claim it meanwhile.
 			q.mu.Lock()
 			full := len(q.jobs) >= maxDiskJobs
+			publishNow := !full && stalled && req.rec != nil
 			if !full {
-				if stalled && req.rec != nil {
-					j.published = true
-				}
+				j.published = publishNow
 				q.jobs = append(q.jobs, j)
 			}
 			q.mu.Unlock()
@@ -189,7 +190,7 @@ func (d *Delivery) runWriter(done chan<- struct{}, fault func(error)) {
 				if req.rec != nil {
 					d.emitUnstored(j)
 				}
-			case j.published:
+			case publishNow:
 				d.emitUnstored(j)
 			}
 			q.signal()

@@ -97,10 +97,6 @@ type pipeline struct {
 
 func startPipeline(t *testing.T, st Store, bound time.Duration, alog ...AlarmLog) *pipeline {
 	t.Helper()
-	cfg, problems := config.Load(filepath.Join("..", "..", "configs", "chairside.toml"))
-	if err := problems.Err(); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	log := slog.New(slog.DiscardHandler)
@@ -114,10 +110,7 @@ func startPipeline(t *testing.T, st Store, bound time.Duration, alog ...AlarmLog
 			}
 		}()
 	})
-	e, err := monitor.New(cfg.Engine(1), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEngine(t)
 	dc := Config{Root: "t/c", Stream: "s", Boot: 1, Store: st, Link: p.link, Fault: faults.Fault, Logger: log, StallAfter: bound}
 	if len(alog) > 0 {
 		dc.AlarmLog = alog[0]
@@ -138,6 +131,20 @@ func startPipeline(t *testing.T, st Store, bound time.Duration, alog ...AlarmLog
 		_ = monitor.RunLoop(ctx, e, monitor.RealClock{}, p.in, handle, func(e *monitor.Engine) { p.dl.AfterStep(e, time.Now()) })
 	}()
 	return p
+}
+
+// newEngine is an idle engine with the shipped config.
+func newEngine(t *testing.T) *monitor.Engine {
+	t.Helper()
+	cfg, problems := config.Load(filepath.Join("..", "..", "configs", "chairside.toml"))
+	if err := problems.Err(); err != nil {
+		t.Fatal(err)
+	}
+	e, err := monitor.New(cfg.Engine(1), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 func (p *pipeline) command(id, action string) {

@@ -19,13 +19,23 @@ import (
 type fakeLink struct {
 	mu        sync.Mutex
 	published []string      // payloads, in order
+	sent      []sentMsg     // the same, with topic and flags
 	confirms  []func(error) // done of each PublishProven, awaiting the proof
 	down      bool          // Status: the heartbeat is not coming back
+}
+
+// sentMsg is one publish the fake link took.
+type sentMsg struct {
+	topic    string
+	payload  string
+	retained bool
+	record   bool // published with PublishProven: a record-stream message
 }
 
 func (f *fakeLink) Publish(topic string, qos byte, retained bool, payload []byte, done func(error)) {
 	f.mu.Lock()
 	f.published = append(f.published, string(payload))
+	f.sent = append(f.sent, sentMsg{topic: topic, payload: string(payload), retained: retained})
 	f.mu.Unlock()
 	done(nil)
 }
@@ -33,6 +43,7 @@ func (f *fakeLink) Publish(topic string, qos byte, retained bool, payload []byte
 func (f *fakeLink) PublishProven(topic string, retained bool, payload []byte, acked func(), done func(error)) {
 	f.mu.Lock()
 	f.published = append(f.published, string(payload))
+	f.sent = append(f.sent, sentMsg{topic: topic, payload: string(payload), retained: retained, record: true})
 	f.confirms = append(f.confirms, done)
 	f.mu.Unlock()
 	acked()
@@ -68,6 +79,13 @@ func (f *fakeLink) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.published)
+}
+
+// messages gives every publish so far, in order.
+func (f *fakeLink) messages() []sentMsg {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]sentMsg(nil), f.sent...)
 }
 
 func (f *fakeLink) held() int {

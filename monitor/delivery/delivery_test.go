@@ -298,15 +298,17 @@ func TestFaultRaiserLimitsUpdates(t *testing.T) {
 // give-up (the next start can open it).
 func TestOpenStoreGivesUpAndReleasesTheStore(t *testing.T) {
 	dir := t.TempDir()
-	release := make(chan struct{})
+	release, opened := make(chan struct{}), make(chan struct{})
 	_, err := openBounded(dir, func() (*store.Store, error) {
 		<-release
+		defer close(opened)
 		return store.Open(dir, store.Options{})
 	}, 20*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "has not finished after 20ms") || !strings.Contains(err.Error(), dir) {
 		t.Fatalf("err %v, want the give-up naming the directory", err)
 	}
 	close(release)
+	<-opened
 	var st *store.Store
 	eventually(t, "the late store closed", func() bool {
 		st, err = store.Open(dir, store.Options{})
@@ -354,6 +356,15 @@ func TestLiveMessageRetriedWhileLinkBusy(t *testing.T) {
 	eventually(t, "the reply published after three busy refusals", func() bool { return link.count() == 1 })
 }
 
+// slowCommits is a store whose commits take a few milliseconds each (an SD
+// card under load).
+type slowCommits struct{ *store.Store }
+
+func (s slowCommits) Commit(topic string, p wire.Stamped, clockSynced, urgent bool) (store.Record, error) {
+	time.Sleep(5 * time.Millisecond)
+	return s.Store.Commit(topic, p, clockSynced, urgent)
+}
+
 // TestDrainCommitsWhatIsQueued: at shutdown, Drain returns only once the
 // records handed over are committed, and it saves the engine's last
 // snapshot.
@@ -364,7 +375,7 @@ func TestDrainCommitsWhatIsQueued(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	d, _, faults := startDelivery(t, st, time.Hour)
+	d, _, faults := startDelivery(t, slowCommits{st}, time.Hour)
 	e := newEngine(t)
 	v := wire.Vital{T: at, Session: "s-1", Param: "spo2", Value: wire.N(97), Unit: "%", Source: "nonin", Flags: []string{}}
 	for range 50 {

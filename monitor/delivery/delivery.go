@@ -126,7 +126,7 @@ type Delivery struct {
 	writerDone chan struct{}
 	stallAfter time.Duration
 	replies    []wire.Reply // the current step's, for the snapshotter (engine goroutine)
-	snapStep   func(*monitor.Engine, time.Time)
+	snapStep   func(stepped, time.Time)
 	done       chan struct{} // closed once the publisher and the snapshot saver ended
 
 	mu          sync.Mutex

@@ -392,3 +392,55 @@ func TestDrainCommitsWhatIsQueued(t *testing.T) {
 		t.Errorf("faults: %v", faults.errs)
 	}
 }
+
+// dirtyEngine is an engine whose steps change what the test says.
+type dirtyEngine struct{ dirty monitor.Dirty }
+
+func (e *dirtyEngine) TakeDirty() monitor.Dirty {
+	d := e.dirty
+	e.dirty = monitor.Clean
+	return d
+}
+func (e *dirtyEngine) Snapshot() monitor.Snapshot { return monitor.Snapshot{} }
+
+// TestSnapshotTakenOnStateChangeStatsAtMostEvery30s: a step that changed the
+// state (a phase, an alarm, a command) takes a snapshot at once; one that
+// changed only the statistics (the vitals of every second) waits until 30 s
+// after the last snapshot, so the SD card is not written every second.
+func TestSnapshotTakenOnStateChangeStatsAtMostEvery30s(t *testing.T) {
+	st := &gatedStore{hungStore: *newHungStore(), saves: make(chan []byte, 100), done: make(chan error, 100)}
+	defer close(st.gate)
+	d, _, _ := startDelivery(t, st, time.Hour)
+	e := &dirtyEngine{}
+	t0 := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	taken := func() uint64 {
+		d.snaps.mu.Lock()
+		defer d.snaps.mu.Unlock()
+		return d.snaps.want
+	}
+	for i, s := range []struct {
+		at    time.Duration
+		dirty monitor.Dirty
+		want  uint64 // snapshots taken so far
+	}{
+		{0, monitor.StateChanged, 1},
+		{time.Second, monitor.StatsChanged, 1},
+		{10 * time.Second, monitor.StatsChanged, 1},
+		{29 * time.Second, monitor.Clean, 1},
+		{30 * time.Second, monitor.Clean, 2}, // the statistics, 30 s on
+		{31 * time.Second, monitor.Clean, 2},
+		{40 * time.Second, monitor.StatsChanged, 2},
+		{45 * time.Second, monitor.StateChanged, 3}, // holds the statistics too
+		{60 * time.Second, monitor.StatsChanged, 3},
+		{74 * time.Second, monitor.Clean, 3},
+		{75 * time.Second, monitor.Clean, 4}, // 30 s after the state change's
+		{76 * time.Second, monitor.StatsChanged, 4},
+		{106 * time.Second, monitor.StatsChanged, 5},
+	} {
+		e.dirty = s.dirty
+		d.snapStep(e, t0.Add(s.at)) // AfterStep, with a fake engine
+		if got := taken(); got != s.want {
+			t.Fatalf("step %d (%s, dirty %v): %d snapshots, want %d", i, s.at, s.dirty, got, s.want)
+		}
+	}
+}

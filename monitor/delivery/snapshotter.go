@@ -216,12 +216,18 @@ func (s *snapshotter) wait(deadline time.Time) {
 // for it to be durable. It never waits on the disk.
 func (d *Delivery) AfterStep(e *monitor.Engine, now time.Time) { d.snapStep(e, now) }
 
+// stepped is what AfterStep reads of the engine (*monitor.Engine).
+type stepped interface {
+	TakeDirty() monitor.Dirty
+	Snapshot() monitor.Snapshot
+}
+
 // snapshotStep is AfterStep's state: the step's snapshot, if any, and its
 // replies go to the snapshotter.
-func (d *Delivery) snapshotStep() func(*monitor.Engine, time.Time) {
+func (d *Delivery) snapshotStep() func(stepped, time.Time) {
 	var lastStats time.Time
 	var pending bool
-	return func(e *monitor.Engine, now time.Time) {
+	return func(e stepped, now time.Time) {
 		var snap []byte
 		switch e.TakeDirty() {
 		case monitor.StateChanged:
@@ -244,7 +250,7 @@ const statsEvery = 30 * time.Second
 
 // snapshot encodes the engine's snapshot (in memory; the snapshotter saves
 // it); nil when there is no store or it does not encode.
-func (d *Delivery) snapshot(e *monitor.Engine) []byte {
+func (d *Delivery) snapshot(e stepped) []byte {
 	if d.st == nil {
 		return nil
 	}

@@ -46,12 +46,9 @@ func (h *hungStore) Commit(topic string, p wire.Stamped, clockSynced, urgent boo
 	return store.Record{}, errors.New("released")
 }
 func (h *hungStore) SetOnCommitted(fn func([]store.Record))      {}
-func (h *hungStore) LogAudit(e store.Entry) error                { h.block("audit"); return nil }
 func (h *hungStore) SaveSnapshot(b []byte) error                 { h.block("snapshot"); return nil }
 func (h *hungStore) Pending(uint64, int) ([]store.Record, error) { return nil, nil }
 func (h *hungStore) Ack(uint64)                                  {}
-func (h *hungStore) Flush() error                                { h.block("flush"); return nil }
-func (h *hungStore) Stats() store.Stats                          { return store.Stats{} }
 
 // gatedStore commits at once and saves each snapshot only when the test lets
 // it.
@@ -64,7 +61,6 @@ type gatedStore struct {
 func (g *gatedStore) Commit(topic string, p wire.Stamped, clockSynced, urgent bool) (store.Record, error) {
 	return store.Record{Seq: 1, Topic: topic, Payload: []byte(`{}`)}, nil
 }
-func (g *gatedStore) LogAudit(e store.Entry) error { return nil }
 func (g *gatedStore) SaveSnapshot(b []byte) error {
 	g.saves <- b
 	return <-g.done

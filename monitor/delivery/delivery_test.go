@@ -346,12 +346,8 @@ func (b *busyLink) Publish(topic string, qos byte, retained bool, payload []byte
 // TestLiveMessageRetriedWhileLinkBusy: a reply or live state the link
 // refuses as busy is tried again, not lost.
 func TestLiveMessageRetriedWhileLinkBusy(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	link := &busyLink{refusals: 3}
-	p := newPublisher(link, nil, slog.New(slog.DiscardHandler))
-	p.ctx = ctx
-	go p.run()
+	p := startPublisher(t, link, nil)
 	p.send(outMsg{topic: "t/c/cmd/reply", payload: []byte(`{"id":"c-1"}`)})
 	eventually(t, "the reply published after three busy refusals", func() bool { return link.count() == 1 })
 }

@@ -94,6 +94,18 @@ func (f *fakeLink) held() int {
 	return len(f.confirms)
 }
 
+// startPublisher runs a publisher on link and st (nil: no store) until the
+// test ends.
+func startPublisher(t *testing.T, link Link, st backlogStore) *publisher {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	p := newPublisher(link, st, slog.New(slog.DiscardHandler))
+	p.ctx = ctx
+	go p.run()
+	return p
+}
+
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); !cond(); {
@@ -140,12 +152,8 @@ func TestPublisherKeepsRecordsUntilDeliveryIsConfirmed(t *testing.T) {
 		}
 		recs = append(recs, r)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	link := &fakeLink{}
-	p := newPublisher(link, st, slog.New(slog.DiscardHandler))
-	p.ctx = ctx
-	go p.run()
+	p := startPublisher(t, link, st)
 
 	for _, r := range recs {
 		p.send(outMsg{record: true, seq: r.Seq, topic: r.Topic, payload: r.Payload})
@@ -186,12 +194,8 @@ func TestPublisherKeepsRecordsUntilDeliveryIsConfirmed(t *testing.T) {
 // Without a store (it failed), a record whose delivery is disproved is kept
 // in memory and sent at the next pass; live state needs only its PUBACK.
 func TestPublisherWithoutStoreKeepsUndeliveredRecords(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	link := &fakeLink{}
-	p := newPublisher(link, nil, slog.New(slog.DiscardHandler))
-	p.ctx = ctx
-	go p.run()
+	p := startPublisher(t, link, nil)
 	p.send(outMsg{record: true, topic: "chairside/chair-07/alarm", payload: []byte(`{"seq":0}`)})
 	p.send(outMsg{topic: "chairside/chair-07/alarms", payload: []byte(`{"live":true}`), retained: true})
 	eventually(t, "both published", func() bool { return link.count() == 2 })

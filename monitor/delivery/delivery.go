@@ -15,11 +15,12 @@
 // The daemon wires it:
 //
 //	d := delivery.New(delivery.Config{...})
-//	d.Start(ctx)                       // before the link runs
+//	d.Start(ctx)                        // before the link runs
 //	link.OnConnect(d.Connected)
 //	monitor.RunLoop(..., handle, after) // handle calls d.Handle, after d.AfterStep
-//	d.Drain(engine, deadline)          // at shutdown, after the engine loop
-//	cancel(ctx); <-d.Done()
+//	d.Drain(engine, deadline)           // at shutdown, after the engine loop
+//	cancel()                            // ends ctx
+//	<-d.Done()
 package delivery
 
 import (

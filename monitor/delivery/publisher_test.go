@@ -212,3 +212,59 @@ func TestPublisherWithoutStoreKeepsUndeliveredRecords(t *testing.T) {
 		t.Fatalf("resent %s, want the record", last)
 	}
 }
+
+// stuckLink is a broker whose first record publish does not return until
+// the test lets it (paho blocked on a full socket).
+type stuckLink struct {
+	fakeLink
+	gate chan struct{}
+	once sync.Once
+}
+
+func (s *stuckLink) PublishProven(topic string, retained bool, payload []byte, acked func(), done func(error)) {
+	s.once.Do(func() { <-s.gate })
+	s.fakeLink.PublishProven(topic, retained, payload, acked, done)
+}
+
+// A flood of records while the link is stuck overflows the live queue: the
+// records dropped from it are still in the store, and the backlog pass that
+// follows sends every one of them; none is lost.
+func TestPublisherQueueOverflowLosesNoRecord(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{CommitEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	link := &stuckLink{gate: make(chan struct{})}
+	p := startPublisher(t, link, st)
+	st.SetOnCommitted(func(recs []store.Record) {
+		for _, r := range recs {
+			p.send(outMsg{record: true, seq: r.Seq, topic: r.Topic, payload: r.Payload})
+		}
+	})
+	const n = 4096 + 100 // the live queue holds 4096, the stuck publish one
+	for i := range n {
+		v := &wire.Vital{T: wire.At(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second)), Session: "s-1",
+			Param: "spo2", Value: wire.N(97), Unit: "%", Source: "nonin", Flags: []string{}}
+		if _, err := st.Commit("t/c/vitals/spo2", v, true, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Flush(); err != nil { // one group commit: OnCommitted sends them all
+		t.Fatal(err)
+	}
+	eventually(t, "the live queue overflowing", func() bool { return p.dropped.Load() >= 99 })
+	close(link.gate)
+	p.resend()
+	eventually(t, "every record delivered and acknowledged", func() bool {
+		link.settleAll(nil)
+		return len(pendingSeqs(t, st)) == 0
+	})
+	seen := map[string]bool{}
+	for _, m := range link.messages() {
+		seen[m.payload] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct records published, want %d", len(seen), n)
+	}
+}

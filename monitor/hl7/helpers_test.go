@@ -129,3 +129,5 @@ func readGolden(t *testing.T, path string, got []byte, update bool) []byte {
 	}
 	return want
 }
+
+func wireN(v float64) wire.Num { return wire.N(v) }

@@ -31,6 +31,10 @@ func newReceiver(t *testing.T, answer func(n int, frame []byte) []byte) *receive
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startReceiver(t, ln, answer)
+}
+
+func startReceiver(t *testing.T, ln net.Listener, answer func(n int, frame []byte) []byte) *receiver {
 	r := &receiver{ln: ln, answer: answer, done: make(chan struct{})}
 	r.wg.Add(1)
 	go r.serve()

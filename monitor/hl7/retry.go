@@ -1,6 +1,9 @@
 package hl7
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -82,4 +85,36 @@ func (p Policy) Delay(failures int) time.Duration {
 // so a restart continues the back-off instead of hammering the receiver.
 func (p Policy) Next(lastAttempt time.Time, failures int) time.Time {
 	return lastAttempt.Add(p.Delay(failures))
+}
+
+// Deliver sends msg until the receiver decides (Delivered or Refused) or
+// ctx ends, waiting Policy's back-off between attempts with wait (a timer
+// in production, a fake in tests). It gives the last answer, the number of
+// attempts and, when ctx ended first, ctx's error joined with the last send
+// error. For a receiver down for a minute it simply keeps trying: nothing
+// is dropped.
+func Deliver(ctx context.Context, send func(context.Context, Message) (Ack, error), msg Message, p Policy,
+	wait func(context.Context, time.Duration) error) (Ack, int, error) {
+	for attempts, failures := 1, 0; ; attempts++ {
+		ack, err := send(ctx, msg)
+		if o := Classify(ack, err); o != Retry {
+			return ack, attempts, nil
+		}
+		failures++
+		if werr := wait(ctx, p.Delay(failures)); werr != nil {
+			return ack, attempts, fmt.Errorf("hl7: %s not delivered after %d attempts: %w", msg.ControlID, attempts, errors.Join(werr, err))
+		}
+	}
+}
+
+// Sleep waits d or until ctx ends: Deliver's wait in production.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

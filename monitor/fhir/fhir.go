@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/chairside/chairside/monitor/hl7"
 	"github.com/chairside/chairside/monitor/wire"
@@ -89,6 +90,12 @@ type Annotation struct {
 	Text string `json:"text"`
 }
 
+// Period is a time interval (a minute of medians).
+type Period struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
 // Component is one part of a panel (systolic, diastolic, mean).
 type Component struct {
 	Code             CodeableConcept  `json:"code"`
@@ -107,10 +114,12 @@ type Observation struct {
 	Category          []CodeableConcept `json:"category"`
 	Code              CodeableConcept   `json:"code"`
 	Subject           *Reference        `json:"subject,omitempty"`
-	EffectiveDateTime string            `json:"effectiveDateTime"`
+	EffectiveDateTime string            `json:"effectiveDateTime,omitempty"`
+	EffectivePeriod   *Period           `json:"effectivePeriod,omitempty"`
 	ValueQuantity     *Quantity         `json:"valueQuantity,omitempty"`
 	DataAbsentReason  *CodeableConcept  `json:"dataAbsentReason,omitempty"`
 	Note              []Annotation      `json:"note,omitempty"`
+	Method            *CodeableConcept  `json:"method,omitempty"`
 	Device            *Reference        `json:"device,omitempty"`
 	Component         []Component       `json:"component,omitempty"`
 }
@@ -244,15 +253,25 @@ func noteFlags(flags []string) []Annotation {
 	return []Annotation{{Text: "flags: " + strings.Join(flags, ", ")}}
 }
 
+// Options choose how SpO2 and pulse are exported.
+type Options struct {
+	// Minutes exports SpO2 and pulse as one Observation per minute (the
+	// median of its valid values, as the HL7 feed sends, with an
+	// effectivePeriod) instead of one per one-second record: about 120
+	// Observations an hour instead of 7 200.
+	Minutes bool
+}
+
 // Export makes the bundle: the Patient (session id only), the chair's
 // Device, one Device per sensor source, then an Observation per SpO2 and
-// pulse record (by time), a blood pressure panel per NIBP record and a heart
-// rate Observation for each NIBP pulse that was measured. A record whose
-// value is null (or not valid) gets a dataAbsentReason, never a value; a
-// failed NIBP gets a panel whose components all say error, with the
-// module's message. Records of another session, or without a time, are
-// left out and named in the error; the bundle is returned all the same.
-func Export(s Session) (Bundle, error) {
+// pulse record (by time; or per minute with Options.Minutes), a blood
+// pressure panel per NIBP record and a heart rate Observation for each NIBP
+// pulse that was measured. A record whose value is null (or not valid) gets
+// a dataAbsentReason, never a value; a failed NIBP gets a panel whose
+// components all say error, with the module's message. Records of another
+// session, or without a time, are left out and named in the error; the
+// bundle is returned all the same.
+func Export(s Session, o Options) (Bundle, error) {
 	sid := s.Session.ID
 	if s.Chair == "" || sid == "" {
 		return Bundle{}, errors.New("fhir export: chair and session id are needed")
@@ -296,6 +315,8 @@ func Export(s Session) (Bundle, error) {
 			Status:     "final", Category: []CodeableConcept{vitalSignsCategory}, Code: code,
 			Subject: subject, EffectiveDateTime: t.UTC().Format(wire.TimeLayout), Device: sensor(source)}
 	}
+	var placed []wire.Vital
+	sources := map[string]map[string]bool{} // param -> sources seen
 	for _, v := range vitals {
 		key := fmt.Sprintf("%s/%d", v.Stream, v.Seq)
 		if seen[key] {
@@ -306,27 +327,85 @@ func Export(s Session) (Bundle, error) {
 			errs = append(errs, fmt.Errorf("record %s: session %q, time %v: not of session %s or untimed", key, v.Session, v.T, sid))
 			continue
 		}
-		var o Observation
-		switch v.Param {
-		case "spo2":
-			o = base(key, ProfileSpO2, codeSpO2, v.T, v.Source)
-		case "pulse":
-			o = base(key, ProfileHeartRate, codePulse, v.T, v.Source)
-		default:
+		if v.Param != "spo2" && v.Param != "pulse" {
 			errs = append(errs, fmt.Errorf("record %s: param %q is not spo2 or pulse", key, v.Param))
 			continue
 		}
+		placed = append(placed, v)
+		if sources[v.Param] == nil {
+			sources[v.Param] = map[string]bool{}
+		}
+		sources[v.Param][v.Source] = true
+	}
+	if o.Minutes {
+		minutes, err := hl7.Minutes(placed)
+		if err != nil {
+			errs = append(errs, err) // not expected: the records were checked above
+		}
+		// A minute's median comes from the param's sensor when it had one.
+		only := func(param string) string {
+			if len(sources[param]) == 1 {
+				for src := range sources[param] {
+					return src
+				}
+			}
+			return ""
+		}
+		for _, m := range minutes {
+			start := wire.At(m.Start)
+			for _, p := range []struct {
+				param   string
+				med     hl7.Median
+				profile string
+				code    CodeableConcept
+				q       func(float64) *Quantity
+			}{
+				{"spo2", m.SpO2, ProfileSpO2, codeSpO2, percent},
+				{"pulse", m.Pulse, ProfileHeartRate, codePulse, perMin},
+			} {
+				if p.med.Records == 0 {
+					continue
+				}
+				ob := base("m/"+sid+"/"+m.Start.UTC().Format("200601021504")+"/"+p.param, p.profile, p.code, start, only(p.param))
+				ob.EffectiveDateTime = ""
+				ob.EffectivePeriod = &Period{Start: start.UTC().Format(wire.TimeLayout), End: m.Start.Add(time.Minute).UTC().Format(wire.TimeLayout)}
+				ob.Method = &CodeableConcept{Text: "median of the minute's valid one-second values"}
+				text := fmt.Sprintf("median of %d valid values in %d records", p.med.Valid, p.med.Records)
+				if len(p.med.Flags) > 0 {
+					text += "; flags: " + strings.Join(p.med.Flags, ", ")
+				}
+				if p.med.Value.Valid {
+					ob.ValueQuantity = p.q(p.med.Value.V)
+					ob.Note = []Annotation{{Text: text}}
+				} else {
+					ob.DataAbsentReason = vitalAbsent(p.med.Flags)
+				}
+				obs = append(obs, ob)
+			}
+		}
+	}
+	for _, v := range placed {
+		if o.Minutes {
+			break
+		}
+		key := fmt.Sprintf("%s/%d", v.Stream, v.Seq)
+		var ob Observation
+		if v.Param == "spo2" {
+			ob = base(key, ProfileSpO2, codeSpO2, v.T, v.Source)
+		} else {
+			ob = base(key, ProfileHeartRate, codePulse, v.T, v.Source)
+		}
 		if hl7.Valid(v) {
 			if v.Param == "spo2" {
-				o.ValueQuantity = percent(v.Value.V)
+				ob.ValueQuantity = percent(v.Value.V)
 			} else {
-				o.ValueQuantity = perMin(v.Value.V)
+				ob.ValueQuantity = perMin(v.Value.V)
 			}
-			o.Note = noteFlags(v.Flags)
+			ob.Note = noteFlags(v.Flags)
 		} else {
-			o.DataAbsentReason = vitalAbsent(v.Flags)
+			ob.DataAbsentReason = vitalAbsent(v.Flags)
 		}
-		obs = append(obs, o)
+		obs = append(obs, ob)
 	}
 	for _, n := range nibps {
 		key := fmt.Sprintf("%s/%d", n.Stream, n.Seq)
@@ -360,11 +439,19 @@ func Export(s Session) (Bundle, error) {
 			obs = append(obs, p)
 		}
 	}
-	slices.SortStableFunc(obs, func(x, y Observation) int { return strings.Compare(x.EffectiveDateTime, y.EffectiveDateTime) })
+	slices.SortStableFunc(obs, func(x, y Observation) int { return strings.Compare(x.effective(), y.effective()) })
 	for _, o := range obs {
 		b.Entry = append(b.Entry, Entry{urn(o.ID), o})
 	}
 	return b, errors.Join(errs...)
+}
+
+// effective is the observation's time, or its period's start.
+func (o Observation) effective() string {
+	if o.EffectivePeriod != nil {
+		return o.EffectivePeriod.Start
+	}
+	return o.EffectiveDateTime
 }
 
 // byTimeKey orders records by time, then stream and seq.

@@ -60,9 +60,13 @@ func smallSession() Session {
 	}
 }
 
-func exportJSON(t *testing.T, s Session) []byte {
+func exportJSON(t *testing.T, s Session, o ...Options) []byte {
 	t.Helper()
-	b, err := Export(s)
+	var opt Options
+	if len(o) > 0 {
+		opt = o[0]
+	}
+	b, err := Export(s, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,20 +77,22 @@ func exportJSON(t *testing.T, s Session) []byte {
 	return out
 }
 
-func TestExportMatchesGoldenFile(t *testing.T) {
-	got := exportJSON(t, smallSession())
-	path := filepath.Join("testdata", "golden", "session.json")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
+func TestExportMatchesGoldenFiles(t *testing.T) {
+	for name, o := range map[string]Options{"session": {}, "session_minutes": {Minutes: true}} {
+		got := exportJSON(t, smallSession(), o)
+		path := filepath.Join("testdata", "golden", name+".json")
+		if *update {
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./monitor/fhir -update to write it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s changed:\n%s", path, got)
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test ./monitor/fhir -update to write it)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s changed:\n%s", path, got)
+		}
 	}
 }
 
@@ -205,7 +211,13 @@ func checkVitalSigns(t *testing.T, bundle []byte) (counts map[string]int) {
 		}
 		resolve(where, r["subject"], "Patient")
 		resolve(where, r["device"], "Device")
-		if _, err := time.Parse(time.RFC3339, str(r["effectiveDateTime"])); err != nil {
+		if p, ok := r["effectivePeriod"]; ok {
+			start, err1 := time.Parse(time.RFC3339, str(object(p)["start"]))
+			end, err2 := time.Parse(time.RFC3339, str(object(p)["end"]))
+			if err1 != nil || err2 != nil || !end.After(start) || r["effectiveDateTime"] != nil {
+				t.Errorf("%s: effectivePeriod %v (and effectiveDateTime %v)", where, p, r["effectiveDateTime"])
+			}
+		} else if _, err := time.Parse(time.RFC3339, str(r["effectiveDateTime"])); err != nil {
 			t.Errorf("%s: effectiveDateTime %v", where, r["effectiveDateTime"])
 		}
 		code := codings(r["code"])
@@ -252,12 +264,59 @@ func checkVitalSigns(t *testing.T, bundle []byte) (counts map[string]int) {
 }
 
 func TestVitalSignsProfile(t *testing.T) {
-	counts := checkVitalSigns(t, exportJSON(t, smallSession()))
-	want := map[string]int{"Patient": 1, "Device": 3, "spo2": 3, "heart rate": 3, "bp": 3}
-	for k, v := range want {
-		if counts[k] != v {
-			t.Errorf("%d %s, want %d (all: %v)", counts[k], k, v, counts)
+	for _, c := range []struct {
+		o    Options
+		want map[string]int
+	}{
+		{Options{}, map[string]int{"Patient": 1, "Device": 3, "spo2": 3, "heart rate": 3, "bp": 3}},
+		// one minute: one SpO2 and one pulse median, the NIBP's own pulse
+		{Options{Minutes: true}, map[string]int{"Patient": 1, "Device": 3, "spo2": 1, "heart rate": 2, "bp": 3}},
+	} {
+		counts := checkVitalSigns(t, exportJSON(t, smallSession(), c.o))
+		for k, v := range c.want {
+			if counts[k] != v {
+				t.Errorf("%+v: %d %s, want %d (all: %v)", c.o, counts[k], k, v, counts)
+			}
 		}
+	}
+}
+
+// With Options.Minutes, SpO2 and pulse are the minute's lower median of
+// valid values only, over a period; a minute with only nulls has a
+// dataAbsentReason, not a number.
+func TestExportMinutes(t *testing.T) {
+	s := smallSession()
+	// minute 2: SpO2 only nulls
+	s.Vitals = append(s.Vitals, vital("spo2", 30, 61*time.Second, wire.Num{}, "searching"),
+		vital("spo2", 31, 62*time.Second, wire.N(99), "probe_off"))
+	b, err := Export(s, Options{Minutes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]Observation{}
+	for _, e := range b.Entry {
+		if o, ok := e.Resource.(Observation); ok {
+			byID[o.Identifier[0].Value] = o
+		}
+	}
+	m1 := byID["chair-07/m/"+sid+"/202612041015/spo2"]
+	if m1.ValueQuantity == nil || m1.ValueQuantity.Value != 96 || m1.EffectivePeriod == nil ||
+		m1.EffectivePeriod.Start != "2026-12-04T10:15:00.000Z" || m1.EffectivePeriod.End != "2026-12-04T10:16:00.000Z" {
+		t.Errorf("minute 1 SpO2 (97, null, 96: lower median 96) = %+v", m1)
+	}
+	if m1.Device == nil || !strings.HasSuffix(m1.Device.Display, "nonin") {
+		t.Errorf("minute median device %+v, want the oximeter", m1.Device)
+	}
+	p1 := byID["chair-07/m/"+sid+"/202612041015/pulse"]
+	if p1.ValueQuantity == nil || p1.ValueQuantity.Value != 72 {
+		t.Errorf("minute 1 pulse (72, null) = %+v", p1)
+	}
+	m2 := byID["chair-07/m/"+sid+"/202612041016/spo2"]
+	if m2.ValueQuantity != nil || m2.DataAbsentReason == nil || !strings.Contains(m2.DataAbsentReason.Text, "probe_off, searching") {
+		t.Errorf("minute 2 SpO2 (only nulls and a probe_off value) = %+v", m2)
+	}
+	if _, ok := byID["chair-07/m/"+sid+"/202612041016/pulse"]; ok {
+		t.Error("a minute without pulse records has a pulse Observation")
 	}
 }
 
@@ -265,7 +324,7 @@ func TestVitalSignsProfile(t *testing.T) {
 // the failed NIBP (which still carried numbers), have a dataAbsentReason
 // and no value.
 func TestNullsHaveNoValue(t *testing.T) {
-	b, err := Export(smallSession())
+	b, err := Export(smallSession(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +377,7 @@ func TestExportIsDeterministic(t *testing.T) {
 }
 
 func TestExportRefusesAndNames(t *testing.T) {
-	if _, err := Export(Session{Chair: "c"}); err == nil {
+	if _, err := Export(Session{Chair: "c"}, Options{}); err == nil {
 		t.Error("a session without an id was exported")
 	}
 	s := smallSession()
@@ -326,7 +385,7 @@ func TestExportRefusesAndNames(t *testing.T) {
 	other.Session = "s-other"
 	pleth := vital("pleth", 21, 0, wire.N(1))
 	s.Vitals = append(s.Vitals, other, pleth)
-	b, err := Export(s)
+	b, err := Export(s, Options{})
 	if err == nil || !strings.Contains(err.Error(), "b3f9/20") || !strings.Contains(err.Error(), `"pleth"`) {
 		t.Errorf("error %v does not name the bad records", err)
 	}
@@ -336,7 +395,7 @@ func TestExportRefusesAndNames(t *testing.T) {
 }
 
 func mustExport(t *testing.T, s Session) Bundle {
-	b, err := Export(s)
+	b, err := Export(s, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,13 +436,17 @@ func TestNpmFHIRValidates(t *testing.T) {
 	if err := os.WriteFile(good, exportJSON(t, smallSession()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	goodMinutes := filepath.Join(tmp, "good_minutes.json")
+	if err := os.WriteFile(goodMinutes, exportJSON(t, smallSession(), Options{Minutes: true}), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	broken := strings.Replace(string(exportJSON(t, smallSession())), `"status": "final"`, `"status": "done"`, 1)
 	broken = strings.Replace(broken, `"value": 97,`, `"value": "97",`, 1)
 	bad := filepath.Join(tmp, "bad.json")
 	if err := os.WriteFile(bad, []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(node, "testdata/validate.js", good, bad)
+	cmd := exec.Command(node, "testdata/validate.js", good, bad, goodMinutes)
 	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(dir, "node_modules"))
 	out, err := cmd.Output()
 	if err != nil {
@@ -395,15 +458,17 @@ func TestNpmFHIRValidates(t *testing.T) {
 			Location, Severity, Message string
 		} `json:"messages"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil || len(res) != 2 {
+	if err := json.Unmarshal(out, &res); err != nil || len(res) != 3 {
 		t.Fatalf("validate.js output %s: %v", out, err)
 	}
-	if !res[0].Valid {
-		t.Errorf("npm fhir finds the export invalid: %+v", res[0].Messages)
-	}
-	for _, m := range res[0].Messages {
-		if m.Severity == "error" {
-			t.Errorf("npm fhir error: %+v", m)
+	for _, i := range []int{0, 2} {
+		if !res[i].Valid {
+			t.Errorf("npm fhir finds export %d invalid: %+v", i, res[i].Messages)
+		}
+		for _, m := range res[i].Messages {
+			if m.Severity == "error" {
+				t.Errorf("npm fhir error in export %d: %+v", i, m)
+			}
 		}
 	}
 	if res[1].Valid {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -82,11 +84,28 @@ func (c *Client) Send(ctx context.Context, msg Message) (Ack, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	reused := c.conn != nil
 	ack, err := c.send(ctx, msg)
 	if err != nil {
 		c.closeLocked()
+		// A kept connection the receiver closed while idle fails at
+		// once (reset, broken pipe, or closed before any answer): send
+		// again on a new one now rather than after a back-off. The
+		// receiver may have the message already; the same control id
+		// lets it drop the copy.
+		if reused && stale(err) && ctx.Err() == nil {
+			ack, err = c.send(ctx, msg)
+			if err != nil {
+				c.closeLocked()
+			}
+		}
 	}
 	return ack, err
+}
+
+// stale reports an error of a connection the peer had closed.
+func stale(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func (c *Client) send(ctx context.Context, msg Message) (Ack, error) {

@@ -84,19 +84,19 @@ func newRig(t *testing.T, tune func(*Opts)) *rig {
 	t.Helper()
 	r := &rig{t: t, path: filepath.Join(t.TempDir(), "ttyNIBP"), clock: NewScaledClock(1), sink: newRecSink(), logs: &syncBuffer{}}
 	r.plug()
-	o := Opts{Port: r.path, Sensor: sensorIndex, Clock: r.clock, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	o := Opts{Sensor: sensorIndex, Clock: r.clock, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if tune != nil {
 		tune(&o)
 	}
-	logger := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	dev, err := New(o, r.sink, logger)
+	dev, err := New(r.path, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.dev = dev
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel, r.runDone = cancel, make(chan error, 1)
-	go func() { r.runDone <- dev.Run(ctx) }()
+	go func() { r.runDone <- dev.Run(ctx, r.sink) }()
 	t.Cleanup(func() {
 		r.stop()
 		r.modStop()

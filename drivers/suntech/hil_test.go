@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chairside/chairside/drivers"
 	"github.com/chairside/chairside/drivers/serialport/serialtest"
 	"github.com/chairside/chairside/monitor/vitals"
 )
@@ -423,6 +424,50 @@ func TestHILShutdownAborts(t *testing.T) {
 	waitFor(t, "the module to be aborted", func() bool { return !r.mod.Measuring() })
 	if err := r.dev.Start(context.Background(), "n-8-2"); !errors.Is(err, ErrNotOpen) {
 		t.Errorf("Start after Run: %v", err)
+	}
+}
+
+// Halt during a measurement does what shutdown does: the cuff is aborted and
+// the measurement reported as stopped, both before Halt returns; a Run after
+// it is refused, so the port stays closed.
+func TestHILHaltAborts(t *testing.T) {
+	r := newRig(t, nil)
+	r.mod.Queue(Measurement{Sys: 120, Dia: 80, Duration: time.Minute})
+	r.start("n-9-1")
+	r.waitMeasuring()
+	began := time.Now()
+	if err := r.dev.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(began); el > 2*time.Second {
+		t.Errorf("Halt took %v", el)
+	}
+	select {
+	case got := <-r.sink.results:
+		if got.Failure != "stopped: driver shutting down" || got.Request != "n-9-1" {
+			t.Errorf("got %+v", got)
+		}
+	default:
+		t.Fatal("Halt returned before the measurement was reported")
+	}
+	select {
+	case err := <-r.runDone:
+		if err != nil {
+			t.Errorf("Run after Halt: %v", err)
+		}
+		r.runDone <- nil // for the rig's stop
+	case <-time.After(time.Second):
+		t.Fatal("Run did not return with Halt")
+	}
+	waitFor(t, "the module to be aborted", func() bool { return !r.mod.Measuring() })
+	if err := r.dev.Halt(); err != nil {
+		t.Errorf("second Halt: %v", err)
+	}
+	if err := r.dev.Run(context.Background(), r.sink); !errors.Is(err, drivers.ErrHalted) {
+		t.Errorf("Run after Halt: %v", err)
+	}
+	if err := r.dev.Start(context.Background(), "n-9-2"); !errors.Is(err, ErrNotOpen) {
+		t.Errorf("Start after Halt: %v", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/chairside/chairside/drivers"
 	"github.com/chairside/chairside/drivers/cms50"
 	"github.com/chairside/chairside/drivers/nonin"
 	"github.com/chairside/chairside/drivers/suntech"
@@ -30,11 +31,15 @@ func (s engineSink) Reading(r vitals.Reading) { s.send(r) }
 func (s engineSink) Status(st vitals.Status)  { s.send(st) }
 func (s engineSink) Result(r vitals.Result)   { s.send(r) }
 
-// runner is a driver that owns its port until ctx ends.
-type runner interface {
-	Run(ctx context.Context) error
-	String() string
+// runner is a driver bound to the daemon's sink: it owns its port until ctx
+// ends.
+type runner struct {
+	drivers.Driver
+	sink drivers.Sink
 }
+
+// Run runs the driver with the daemon's sink.
+func (r runner) Run(ctx context.Context) error { return r.Driver.Run(ctx, r.sink) }
 
 // nibpDriver carries out the engine's measurement requests.
 type nibpDriver interface {
@@ -48,45 +53,75 @@ type sensorSet struct {
 	nibp    nibpDriver // nil without an NIBP module
 }
 
+// newDriver builds one serial driver from its [[sensor]] table; i is the
+// sensor's index, which the driver puts in everything it sends.
+type newDriver func(s config.Sensor, i int, log *slog.Logger) (drivers.Driver, error)
+
+// serialDrivers is the daemon's table of the drivers it can run, by the
+// config's driver name: config.Drivers lists the same names (a test holds
+// the two together).
+var serialDrivers = map[string]newDriver{
+	"nonin": func(s config.Sensor, i int, log *slog.Logger) (drivers.Driver, error) {
+		o := nonin.DefaultOpts
+		o.Format, o.Sensor, o.Logger = nonin.Format(s.Format), i, log
+		return asDriver(nonin.New(s.Port, &o))
+	},
+	"cms50":        cms50Driver(cms50.Live9),
+	"cms50-legacy": cms50Driver(cms50.Legacy),
+	"suntech": func(s config.Sensor, i int, log *slog.Logger) (drivers.Driver, error) {
+		o := suntech.DefaultOpts
+		o.Sensor, o.Logger = i, log
+		return asDriver(suntech.New(s.Port, &o))
+	},
+}
+
+func cms50Driver(p cms50.Protocol) newDriver {
+	return func(s config.Sensor, i int, log *slog.Logger) (drivers.Driver, error) {
+		o := cms50.DefaultOpts
+		o.Protocol, o.Sensor, o.Logger = p, i, log
+		return asDriver(cms50.New(s.Port, &o))
+	}
+}
+
+// asDriver turns a New's result into a Driver, keeping a failed New's nil
+// *Dev from becoming a non-nil Driver.
+func asDriver[D drivers.Driver](d D, err error) (drivers.Driver, error) {
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
 // buildSensors makes one driver per [[sensor]] table. A driver that cannot be
 // built is a configuration error: the daemon does not start half-blind.
 func buildSensors(cfg *config.Config, sink engineSink, log *slog.Logger) (*sensorSet, error) {
 	set := &sensorSet{}
 	for i, s := range cfg.Sensors {
-		var r runner
-		var err error
-		switch s.Driver {
-		case "nonin":
-			o := nonin.DefaultOpts
-			o.Port, o.Format, o.Sensor = s.Port, nonin.Format(s.Format), i
-			r, err = nonin.New(&o, sink, log)
-		case "cms50", "cms50-legacy":
-			p := cms50.Live9
-			if s.Driver == "cms50-legacy" {
-				p = cms50.Legacy
-			}
-			r, err = cms50.New(cms50.Opts{Port: s.Port, Protocol: p, Sensor: i}, sink, log)
-		case "suntech":
-			o := suntech.DefaultOpts()
-			o.Port, o.Sensor = s.Port, i
-			var d *suntech.Dev
-			d, err = suntech.New(o, sink, log)
-			if err == nil {
-				r, set.nibp = d, d
-			}
-		default:
-			// config.Load refuses these already (the same table): this is
-			// the daemon's last word should a new driver miss its case.
-			why := "no driver by that name"
-			if d, ok := config.LookupDriver(s.Driver); ok && d.Unavailable != "" {
-				why = d.Unavailable
-			}
-			err = fmt.Errorf("driver %q is not available in this build: %s", s.Driver, why)
-		}
+		d, err := buildSensor(s, i, log)
 		if err != nil {
 			return nil, fmt.Errorf("sensor %d (%s): %w", i+1, s.Driver, err)
 		}
-		set.runners = append(set.runners, r)
+		if n, ok := d.(nibpDriver); ok {
+			if set.nibp != nil {
+				return nil, fmt.Errorf("sensor %d (%s): a second NIBP module; the daemon drives one", i+1, s.Driver)
+			}
+			set.nibp = n
+		}
+		set.runners = append(set.runners, runner{Driver: d, sink: sink})
 	}
 	return set, nil
+}
+
+// buildSensor makes the driver of one [[sensor]] table.
+func buildSensor(s config.Sensor, i int, log *slog.Logger) (drivers.Driver, error) {
+	if build, ok := serialDrivers[s.Driver]; ok {
+		return build(s, i, log)
+	}
+	// config.Load refuses these already (the same table): this is the
+	// daemon's last word should a new driver miss its entry.
+	why := "no driver by that name"
+	if d, ok := config.LookupDriver(s.Driver); ok && d.Unavailable != "" {
+		why = d.Unavailable
+	}
+	return nil, fmt.Errorf("driver %q is not available in this build: %s", s.Driver, why)
 }

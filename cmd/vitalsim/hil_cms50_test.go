@@ -44,13 +44,13 @@ func TestHILCMS50(t *testing.T) {
 			waitFor(t, "the link", func() bool { return linkExists(link) })
 			s := newSink()
 			log := &syncBuffer{}
-			dev, err := cms50.New(cms50.Opts{Port: link, Protocol: proto, Sensor: 2}, s, slog.New(slog.NewTextHandler(log, nil)))
+			dev, err := cms50.New(link, &cms50.Opts{Protocol: proto, Sensor: 2, Logger: slog.New(slog.NewTextHandler(log, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- dev.Run(ctx) }()
+			go func() { done <- dev.Run(ctx, s) }()
 			defer func() {
 				cancel()
 				if err := <-done; err != nil {

@@ -37,13 +37,13 @@ func TestHILNoninFormats(t *testing.T) {
 			waitFor(t, "the link", func() bool { return linkExists(link) })
 			s := newSink()
 			log := &syncBuffer{}
-			dev, err := nonin.New(&nonin.Opts{Port: link, Format: f}, s, slog.New(slog.NewTextHandler(log, nil)))
+			dev, err := nonin.New(link, &nonin.Opts{Format: f, Logger: slog.New(slog.NewTextHandler(log, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- dev.Run(ctx) }()
+			go func() { done <- dev.Run(ctx, s) }()
 			defer func() {
 				cancel()
 				if err := <-done; err != nil {

@@ -67,17 +67,17 @@ func TestHILNoninAndSunTech(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	oxi, nibp := newSink(), newSink()
 	noninLog := &syncBuffer{}
-	ndev, err := nonin.New(&nonin.Opts{Port: noninLink, Format: nonin.DF2, Sensor: 0}, oxi, slog.New(slog.NewTextHandler(noninLog, nil)))
+	ndev, err := nonin.New(noninLink, &nonin.Opts{Format: nonin.DF2, Sensor: 0, Logger: slog.New(slog.NewTextHandler(noninLog, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sdev, err := suntech.New(suntech.Opts{Port: suntechLink, Sensor: 1}, nibp, nil)
+	sdev, err := suntech.New(suntechLink, &suntech.Opts{Sensor: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	drivers := make(chan error, 2)
-	go func() { drivers <- ndev.Run(ctx) }()
-	go func() { drivers <- sdev.Run(ctx) }()
+	go func() { drivers <- ndev.Run(ctx, oxi) }()
+	go func() { drivers <- sdev.Run(ctx, nibp) }()
 	defer func() {
 		cancel()
 		for range 2 {

@@ -76,10 +76,11 @@ func BenchmarkDecodeLive9Noisy(b *testing.B) {
 // BenchmarkFeedLive9 is the driver's whole path from a read chunk to the
 // sink (a sink that does nothing).
 func BenchmarkFeedLive9(b *testing.B) {
-	drv, err := New(Opts{Port: "/dev/null", Protocol: Live9}, nopSink{}, nil)
+	drv, err := New("/dev/null", &Opts{Protocol: Live9})
 	if err != nil {
 		b.Fatal(err)
 	}
+	drv.sink = nopSink{} // as Run sets it
 	s := &session{d: drv, streamed: true}
 	in := benchStream(Live9)
 	b.SetBytes(int64(len(in)))
@@ -117,13 +118,13 @@ func BenchmarkReopen(b *testing.B) {
 	link := filepath.Join(b.TempDir(), "usb-CMS50")
 	opened := make(serialtest.Opened, 1)
 	snk := newRecSink()
-	drv, err := New(Opts{Port: link, Protocol: Live9}, snk, slog.New(opened))
+	drv, err := New(link, &Opts{Protocol: Live9, Logger: slog.New(opened)})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = drv.Run(ctx) }()
+	go func() { _ = drv.Run(ctx, snk) }()
 	spo2 := func(i int) int16 { return int16(90 + (i+5)%5) }
 	serialtest.Reopen{
 		Link: link, Opened: opened, Settle: serialport.DefaultMaxBackoff + 100*time.Millisecond, Notify: snk.notify,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/chairside/chairside/drivers"
@@ -42,24 +41,29 @@ var errSilent = errors.New("cms50: no packet framed; reopening the port")
 // names the field.
 var ErrOpts = errors.New("cms50: invalid Opts")
 
-// Opts configures a Dev.
+// Opts configures a Dev; New(port, nil) takes DefaultOpts.
 type Opts struct {
-	// Port is the serial device, best a stable /dev/serial/by-id/... link:
-	// it is resolved again on every reopen.
-	Port string
 	// Protocol is Live9 (driver "cms50") or Legacy ("cms50-legacy").
 	Protocol Protocol
 	// Sensor is the index of the sensor in the configuration, put into every
 	// Reading and Status.
 	Sensor int
+	// Logger receives the driver's log lines; nil discards them.
+	Logger *slog.Logger
 }
+
+// DefaultOpts are the usual settings: the Live9 protocol, sensor 0. New does
+// not read this variable except for nil opts: it is a starting point to copy.
+var DefaultOpts = Opts{Protocol: Live9}
 
 // Dev is a CMS50 oximeter on a serial port. Run owns the port.
 type Dev struct {
+	path string
 	opts Opts
-	sink drivers.Sink
 	log  *slog.Logger
-	dec  *Decoder // touched only by the Run goroutine
+	dec  *Decoder     // touched only by the Run goroutine
+	sink drivers.Sink // Run's, touched only by its goroutine
+	life drivers.Lifecycle
 
 	// Timing, fixed by New; tests in this package shorten it.
 	port           serialport.Config
@@ -71,39 +75,41 @@ type Dev struct {
 	// quiet is set once the "no live data" warning is logged, and cleared by
 	// the next live packet, so a device left off warns once, not once per
 	// reopen. Touched only by the Run goroutine.
-	quiet   bool
-	running atomic.Bool
+	quiet bool
 }
 
-// New validates opts and returns a Dev that sends what it decodes to sink.
-// logger may be nil (nothing is logged). New opens nothing: Run does.
-func New(opts Opts, sink drivers.Sink, logger *slog.Logger) (*Dev, error) {
+// New validates opts and returns a Dev for the serial device at port, best a
+// stable /dev/serial/by-id/... link: it is resolved again on every reopen.
+// nil opts means DefaultOpts. New opens nothing: Run does.
+func New(port string, opts *Opts) (*Dev, error) {
+	if opts == nil {
+		opts = &DefaultOpts
+	}
+	o := *opts
 	switch {
-	case opts.Port == "":
-		return nil, fmt.Errorf("%w: Port is empty", ErrOpts)
-	case !opts.Protocol.Valid():
-		return nil, fmt.Errorf("%w: Protocol %v is not Live9 or Legacy", ErrOpts, opts.Protocol)
-	case opts.Sensor < 0:
-		return nil, fmt.Errorf("%w: Sensor %d is negative", ErrOpts, opts.Sensor)
-	case sink == nil:
-		return nil, errors.New("cms50: New: nil sink")
+	case port == "":
+		return nil, fmt.Errorf("%w: port is empty", ErrOpts)
+	case !o.Protocol.Valid():
+		return nil, fmt.Errorf("%w: Opts.Protocol %v is not Live9 or Legacy", ErrOpts, o.Protocol)
+	case o.Sensor < 0:
+		return nil, fmt.Errorf("%w: Opts.Sensor %d is negative", ErrOpts, o.Sensor)
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	dec, err := NewDecoder(opts.Protocol)
+	dec, err := NewDecoder(o.Protocol)
 	if err != nil {
 		return nil, err
 	}
-	logger = logger.With("driver", opts.Protocol.Driver(), "sensor", opts.Sensor)
+	logger := o.Logger.With("driver", o.Protocol.Driver(), "sensor", o.Sensor)
 	return &Dev{
-		opts: opts,
-		sink: sink,
+		path: port,
+		opts: o,
 		log:  logger,
 		dec:  dec,
 		port: serialport.Config{
-			Path:   opts.Port,
-			Mode:   opts.Protocol.Mode(),
+			Path:   port,
+			Mode:   o.Protocol.Mode(),
 			Logger: logger,
 		},
 		statusEvery:    StatusInterval,
@@ -113,27 +119,41 @@ func New(opts Opts, sink drivers.Sink, logger *slog.Logger) (*Dev, error) {
 	}, nil
 }
 
-// String names the driver and its port: "cms50(live9, /dev/ttyUSB0)".
+// String names the driver, its port, its protocol and its sensor:
+// "cms50(/dev/ttyUSB0, live9, sensor 0)".
 func (d *Dev) String() string {
-	return "cms50(" + d.opts.Protocol.String() + ", " + d.opts.Port + ")"
+	return fmt.Sprintf("cms50(%s, %s, sensor %d)", d.path, d.opts.Protocol, d.opts.Sensor)
 }
 
 // Run opens the port with the protocol's line settings, decodes until ctx is
-// done and returns nil then. After an unplug or an I/O error it reopens the
-// port with back-off (see serialport.Run); a missing device is not an error,
-// the engine notices the silence. It also reopens a port that framed no
-// packet for SilenceReopen. For Live9 it sends the start command on every
-// open and keep-alives while open. While the port is open it sends the
-// cumulative frame counts to the sink about once a second. Run must not be
-// called again while it runs.
-func (d *Dev) Run(ctx context.Context) error {
-	if !d.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("cms50: %v: Run called while running", d)
+// done or Halt is called and returns nil then; it sends what it decodes to
+// sink. After an unplug or an I/O error it reopens the port with back-off
+// (see serialport.Run); a missing device is not an error, the engine notices
+// the silence. It also reopens a port that framed no packet for
+// SilenceReopen. For Live9 it sends the start command on every open and
+// keep-alives while open. While the port is open it sends the cumulative
+// frame counts to the sink about once a second. It returns an error only
+// when it cannot start: a nil sink, a Run already running, after Halt.
+func (d *Dev) Run(ctx context.Context, sink drivers.Sink) error {
+	if sink == nil {
+		return fmt.Errorf("%v: %w", d, drivers.ErrNilSink)
 	}
-	defer d.running.Store(false)
+	ctx, end, err := d.life.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("%v: %w", d, err)
+	}
+	defer end()
+	d.sink = sink
 	if err := serialport.Run(ctx, d.port, d.session); err != nil {
-		return fmt.Errorf("cms50: %v: %w", d, err)
+		return fmt.Errorf("%v: %w", d, err)
 	}
+	return nil
+}
+
+// Halt stops Run and waits for it to return; a later Run fails. It may be
+// called more than once, and before Run, but not from the Sink.
+func (d *Dev) Halt() error {
+	d.life.Halt()
 	return nil
 }
 
@@ -244,4 +264,4 @@ func (s *session) command(cmd byte) error {
 	return nil
 }
 
-var _ fmt.Stringer = (*Dev)(nil)
+var _ drivers.Driver = (*Dev)(nil)

@@ -5,42 +5,50 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"go.bug.st/serial"
+
+	"github.com/chairside/chairside/drivers"
 )
 
 func TestNewValidates(t *testing.T) {
-	sink := newRecSink()
 	tests := []struct {
 		name  string
-		opts  Opts
+		port  string
+		opts  *Opts
 		field string // the field the error must name
 	}{
-		{"no port", Opts{Protocol: Live9}, "Port"},
-		{"no protocol", Opts{Port: "/dev/ttyUSB0"}, "Protocol"},
-		{"bad protocol", Opts{Port: "/dev/ttyUSB0", Protocol: 7}, "Protocol"},
-		{"negative sensor", Opts{Port: "/dev/ttyUSB0", Protocol: Legacy, Sensor: -1}, "Sensor"},
+		{"no port", "", &Opts{Protocol: Live9}, "port"},
+		{"no port, default opts", "", nil, "port"},
+		{"no protocol", "/dev/ttyUSB0", &Opts{}, "Opts.Protocol"},
+		{"bad protocol", "/dev/ttyUSB0", &Opts{Protocol: 7}, "Opts.Protocol"},
+		{"negative sensor", "/dev/ttyUSB0", &Opts{Protocol: Legacy, Sensor: -1}, "Opts.Sensor"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := New(tc.opts, sink, nil)
+			d, err := New(tc.port, tc.opts)
 			if d != nil || !errors.Is(err, ErrOpts) || !strings.Contains(err.Error(), tc.field) {
-				t.Errorf("New(%+v) = %v, %v; want ErrOpts naming %s", tc.opts, d, err, tc.field)
+				t.Errorf("New(%q, %+v) = %v, %v; want ErrOpts naming %s", tc.port, tc.opts, d, err, tc.field)
 			}
 		})
 	}
-	if d, err := New(Opts{Port: "/dev/ttyUSB0", Protocol: Live9}, nil, nil); d != nil || err == nil {
-		t.Errorf("New with a nil sink = %v, %v", d, err)
+	d, err := New("/dev/ttyUSB0", &Opts{Protocol: Live9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Run(context.Background(), nil); !errors.Is(err, drivers.ErrNilSink) {
+		t.Errorf("Run with a nil sink = %v", err)
 	}
 }
 
 func TestNewGood(t *testing.T) {
 	for _, p := range []Protocol{Live9, Legacy} {
-		d, err := New(Opts{Port: "/dev/serial/by-id/usb-x", Protocol: p, Sensor: 2}, newRecSink(), nil)
+		d, err := New("/dev/serial/by-id/usb-x", &Opts{Protocol: p, Sensor: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := d.String(), "cms50("+p.String()+", /dev/serial/by-id/usb-x)"; got != want {
+		if got, want := d.String(), "cms50(/dev/serial/by-id/usb-x, "+p.String()+", sensor 2)"; got != want {
 			t.Errorf("String = %q, want %q", got, want)
 		}
 		if d.port.Mode != p.Mode() || d.port.Path != "/dev/serial/by-id/usb-x" {
@@ -49,23 +57,104 @@ func TestNewGood(t *testing.T) {
 	}
 }
 
-// TestRunTwice checks the second concurrent Run is refused.
+// TestNewNilOptsIsDefaultOpts: New(port, nil) is New(port, &DefaultOpts),
+// and New copies the options: editing them afterwards changes nothing.
+func TestNewNilOptsIsDefaultOpts(t *testing.T) {
+	d, err := New("/dev/ttyUSB0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.opts.Protocol != DefaultOpts.Protocol || d.opts.Protocol != Live9 || d.opts.Sensor != 0 || d.opts.Logger == nil {
+		t.Errorf("New(port, nil) options %+v, want DefaultOpts %+v", d.opts, DefaultOpts)
+	}
+	if d.port.Mode != Live9.Mode() {
+		t.Errorf("port mode %+v, want Live9's", d.port.Mode)
+	}
+	if got, want := d.String(), "cms50(/dev/ttyUSB0, live9, sensor 0)"; got != want {
+		t.Errorf("String = %q, want %q", got, want)
+	}
+	o := Opts{Protocol: Legacy, Sensor: 3}
+	d, err = New("/dev/ttyUSB1", &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Protocol, o.Sensor = Live9, 4
+	if d.opts.Protocol != Legacy || d.opts.Sensor != 3 {
+		t.Errorf("New kept a reference to the caller's Opts: %+v", d.opts)
+	}
+}
+
+// TestRunTwice checks the second concurrent Run is refused, and that a Run
+// whose context is done returns at once, nil.
 func TestRunTwice(t *testing.T) {
-	d, err := New(Opts{Port: "/nonexistent/cms50", Protocol: Live9}, newRecSink(), nil)
+	d, err := New("/nonexistent/cms50", &Opts{Protocol: Live9})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	d.running.Store(true) // as if Run were running
-	go func() { done <- d.Run(ctx) }()
-	if err := <-done; err == nil || !strings.Contains(err.Error(), "while running") {
+	go func() { done <- d.Run(ctx, newRecSink()) }()
+	waitRunning(t, &d.life)
+	if err := d.Run(ctx, newRecSink()); !errors.Is(err, drivers.ErrRunning) || !strings.Contains(err.Error(), "already running") {
 		t.Errorf("second Run = %v", err)
 	}
-	d.running.Store(false)
 	cancel()
-	if err := d.Run(ctx); err != nil { // ctx done: returns at once, nil
+	if err := <-done; err != nil {
+		t.Errorf("first Run after cancel = %v", err)
+	}
+	if err := d.Run(ctx, newRecSink()); err != nil { // ctx done: returns at once, nil
 		t.Errorf("Run after cancel = %v", err)
+	}
+}
+
+// TestHalt: Halt stops a running Run (which then returns nil) and returns
+// only after it did; it may be called twice and before Run, and a Run after
+// Halt is refused at once instead of opening the port.
+func TestHalt(t *testing.T) {
+	d, err := New("/nonexistent/cms50", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(context.Background(), newRecSink()) }()
+	waitRunning(t, &d.life)
+	if err := d.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	if d.life.Running() {
+		t.Error("Halt returned while Run still held the port")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after Halt = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after Halt")
+	}
+	if err := d.Halt(); err != nil {
+		t.Errorf("second Halt = %v", err)
+	}
+	if err := d.Run(context.Background(), newRecSink()); !errors.Is(err, drivers.ErrHalted) || !strings.Contains(err.Error(), d.String()) {
+		t.Errorf("Run after Halt = %v, want ErrHalted naming %s", err, d)
+	}
+
+	d2, _ := New("/dev/ttyUSB0", nil)
+	if err := d2.Halt(); err != nil {
+		t.Errorf("Halt before Run = %v", err)
+	}
+	if err := d2.Run(context.Background(), newRecSink()); !errors.Is(err, drivers.ErrHalted) {
+		t.Errorf("Run after an early Halt = %v, want ErrHalted", err)
+	}
+}
+
+// waitRunning waits until a Run holds l.
+func waitRunning(t *testing.T, l *drivers.Lifecycle) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !l.Running(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not start")
+		}
 	}
 }
 

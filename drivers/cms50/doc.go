@@ -25,7 +25,9 @@
 //     answers commands and stops without keep-alives, for vitalsim and tests.
 //   - Dev, the driver: owns the port through drivers/serialport (reopens
 //     after an unplug, and after SilenceReopen without a framed packet),
-//     sends readings and a Status once a second to a drivers.Sink.
+//     sends readings and a Status once a second to a drivers.Sink. It has
+//     the shape of every driver here (see package drivers): New(port, *Opts)
+//     with nil meaning DefaultOpts, Run(ctx, sink), Halt, String.
 //
 // # From packet to reading
 //

@@ -21,18 +21,18 @@ func (printSink) Result(vitals.Result)     {}
 
 // The daemon runs one Dev per configured oximeter until it stops.
 func ExampleNew() {
-	dev, err := cms50.New(cms50.Opts{
-		Port:     "/dev/serial/by-id/usb-Silicon_Labs_CP2102_USB_to_UART_Bridge_Controller-if00-port0",
+	dev, err := cms50.New("/dev/serial/by-id/usb-Silicon_Labs_CP2102_USB_to_UART_Bridge_Controller-if00-port0", &cms50.Opts{
 		Protocol: cms50.Live9,
 		Sensor:   0,
-	}, printSink{}, slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+		Logger:   slog.New(slog.NewJSONHandler(os.Stderr, nil)),
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := dev.Run(ctx); err != nil {
+	if err := dev.Run(ctx, printSink{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
 }

@@ -83,7 +83,7 @@ func newHIL(t *testing.T, opts DeviceOpts, sensor int, tune func(*Dev)) *hil {
 	}
 	h := &hil{t: t, link: filepath.Join(t.TempDir(), "ttyCMS50"), dev: dev, sink: newRecSink()}
 	h.plug()
-	drv, err := New(Opts{Port: h.link, Protocol: opts.Protocol, Sensor: sensor}, h.sink, testLogger(t))
+	drv, err := New(h.link, &Opts{Protocol: opts.Protocol, Sensor: sensor, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func newHIL(t *testing.T, opts DeviceOpts, sensor int, tune func(*Dev)) *hil {
 		}
 		h.unplug()
 	})
-	go func() { done <- drv.Run(ctx) }()
+	go func() { done <- drv.Run(ctx, h.sink) }()
 	return h
 }
 

@@ -100,10 +100,11 @@ func TestLegacyNoiseGivesNoReading(t *testing.T) {
 		noise[i] = byte(rng.Uint32())
 	}
 	sink := newRecSink()
-	dev, err := New(Opts{Port: "/dev/null", Protocol: Legacy, Sensor: 2}, sink, nil)
+	dev, err := New("/dev/null", &Opts{Protocol: Legacy, Sensor: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
+	dev.sink = sink                       // as Run sets it
 	s := &session{d: dev, streamed: true} // streamed: no log line, which needs a port
 	for i := 0; i < len(noise); i += 32 {
 		s.feed(noise[i:min(i+32, len(noise))])

@@ -17,6 +17,9 @@
 // reported through OnFault (the daemon raises annunciator_fault). Pressing the
 // button (falling edge, pulled up, 50 ms debounce) calls OnPress.
 //
+// Run drives the pins until its context ends or Halt is called, then
+// switches everything off; String names the pins.
+//
 // Patterns are pure functions of time (Lamps, Buzzer), so tests check what a
 // nurse would see and hear at any instant without waiting for it.
 //

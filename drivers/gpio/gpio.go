@@ -8,10 +8,12 @@ import (
 	"sync"
 	"time"
 
+	"periph.io/x/conn/v3"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/host/v3"
 
+	"github.com/chairside/chairside/drivers"
 	"github.com/chairside/chairside/monitor"
 	"github.com/chairside/chairside/monitor/protocol"
 )
@@ -83,6 +85,7 @@ func Lookup(n Names, log *slog.Logger) (Pins, error) {
 type Annunciator struct {
 	pins Pins
 	opts Opts
+	life drivers.Lifecycle
 
 	mu        sync.Mutex
 	want      monitor.Annunciation
@@ -158,9 +161,16 @@ func (a *Annunciator) Render() {
 	a.faulty = err != nil
 }
 
-// Run renders the signals until ctx ends, then switches everything off. It
-// watches the button in a goroutine of its own.
+// Run renders the signals until ctx ends or Halt is called, then switches
+// everything off and returns nil. It watches the button in a goroutine of its
+// own. It returns an error only when it cannot start: another Run is in
+// progress (two would fight over the pins) or Halt was called.
 func (a *Annunciator) Run(ctx context.Context) error {
+	ctx, end, err := a.life.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", a, err)
+	}
+	defer end()
 	if b := a.pins.AckButton; b != nil {
 		if err := b.In(gpio.PullUp, gpio.FallingEdge); err != nil {
 			err = fmt.Errorf("gpio: button %s: %w", b, err)
@@ -187,6 +197,28 @@ func (a *Annunciator) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Halt stops Run, which switches everything off, and returns once it has; a
+// later Run fails. It may be called more than once, and before Run.
+func (a *Annunciator) Halt() error {
+	a.life.Halt()
+	return nil
+}
+
+// String names the pins: "gpio(buzzer GPIO18, red GPIO23, yellow -, button GPIO24)",
+// "-" for a pin not fitted.
+func (a *Annunciator) String() string {
+	name := func(p interface{ Name() string }) string {
+		if p == nil {
+			return "-"
+		}
+		return p.Name()
+	}
+	p := a.pins
+	return fmt.Sprintf("gpio(buzzer %s, red %s, yellow %s, button %s)", name(p.Buzzer), name(p.RedLED), name(p.YellowLED), name(p.AckButton))
+}
+
+var _ conn.Resource = (*Annunciator)(nil)
 
 // watchButton calls OnPress once per press, ignoring bounces within 50 ms.
 func (a *Annunciator) watchButton(ctx context.Context, b gpio.PinIn) {

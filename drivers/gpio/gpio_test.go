@@ -11,6 +11,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
+	"github.com/chairside/chairside/drivers"
 	"github.com/chairside/chairside/monitor"
 	"github.com/chairside/chairside/monitor/protocol"
 )
@@ -164,5 +165,54 @@ func TestLookupWithoutGPIO(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), `pin "GPIO18" not found`) {
 		t.Fatalf("error = %v", err)
+	}
+}
+
+// TestHaltSwitchesOff: Halt ends Run, which leaves every pin off, and
+// returns once it has; Halt twice and before Run are fine, and a Run after
+// Halt fails instead of driving the pins again.
+func TestHaltSwitchesOff(t *testing.T) {
+	buzzer, red := &gpiotest.Pin{N: "GPIO18"}, &gpiotest.Pin{N: "GPIO23"}
+	a := New(Pins{Buzzer: buzzer, RedLED: red}, Opts{})
+	a.Show(monitor.Annunciation{Lamp: protocol.High, Tone: protocol.High})
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for level(buzzer) != gpio.High || level(red) != gpio.High {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not sound the alarm")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := a.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	if level(buzzer) != gpio.Low || level(red) != gpio.Low {
+		t.Error("pins still on when Halt returned")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after Halt")
+	}
+	if err := a.Halt(); err != nil {
+		t.Errorf("second Halt = %v", err)
+	}
+	if err := a.Run(context.Background()); !errors.Is(err, drivers.ErrHalted) {
+		t.Errorf("Run after Halt = %v, want ErrHalted", err)
+	}
+	b := New(Pins{}, Opts{})
+	if err := b.Halt(); err != nil {
+		t.Errorf("Halt before Run = %v", err)
+	}
+}
+
+func TestString(t *testing.T) {
+	a := New(Pins{Buzzer: &gpiotest.Pin{N: "GPIO18"}, AckButton: &gpiotest.Pin{N: "GPIO25"}}, Opts{})
+	if got, want := a.String(), "gpio(buzzer GPIO18, red -, yellow -, button GPIO25)"; got != want {
+		t.Errorf("String = %q, want %q", got, want)
 	}
 }

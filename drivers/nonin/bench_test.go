@@ -79,13 +79,13 @@ func BenchmarkReopen(b *testing.B) {
 	link := filepath.Join(b.TempDir(), "usb-Nonin")
 	opened := make(serialtest.Opened, 1)
 	snk := newSink()
-	drv, err := New(&Opts{Port: link, Format: DF2}, snk, slog.New(opened))
+	drv, err := New(link, &Opts{Format: DF2, Logger: slog.New(opened)})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = drv.Run(ctx) }()
+	go func() { _ = drv.Run(ctx, snk) }()
 	spo2 := func(i int) int16 { return int16(90 + i%5) }
 	serialtest.Reopen{
 		Link: link, Opened: opened, Settle: drv.opts.MaxBackoff + 100*time.Millisecond, Notify: snk.notify,

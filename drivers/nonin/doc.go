@@ -14,7 +14,9 @@
 //     state while running and inject garbage for fault tests.
 //   - Dev: the driver. It owns the port through serialport (9600 8N1,
 //     reopened after an unplug), feeds the decoder and sends readings and a
-//     Status once a second to a drivers.Sink.
+//     Status once a second to a drivers.Sink. It has the shape of every
+//     driver here (see package drivers): New(port, *Opts) with nil meaning
+//     DefaultOpts, Run(ctx, sink), Halt, String.
 //
 // # Protocol
 //

@@ -22,16 +22,16 @@ func (printSink) Result(vitals.Result)     {}
 // SIGINT, reopening the port by itself after an unplug.
 func ExampleNew() {
 	opts := nonin.DefaultOpts
-	opts.Port = "/dev/serial/by-id/usb-FTDI_Nonin_OEM_III-if00-port0"
 	opts.Sensor = 0
-	dev, err := nonin.New(&opts, printSink{}, slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+	opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	dev, err := nonin.New("/dev/serial/by-id/usb-FTDI_Nonin_OEM_III-if00-port0", &opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := dev.Run(ctx); err != nil {
+	if err := dev.Run(ctx, printSink{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
 }

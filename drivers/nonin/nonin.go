@@ -5,17 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/chairside/chairside/drivers"
 	"github.com/chairside/chairside/drivers/serialport"
+	"github.com/chairside/chairside/monitor/vitals"
 	"go.bug.st/serial"
 )
 
-// Opts configures the driver.
+// Opts configures the driver; New(port, nil) takes DefaultOpts.
 type Opts struct {
-	Port   string // serial device, e.g. /dev/serial/by-id/usb-...; a symlink is resolved on every (re)open
 	Format Format // data format the device is set to: 2, 7 or 8
 	Sensor int    // index of the sensor in the configuration, put into every Reading and Status
 
@@ -31,11 +30,14 @@ type Opts struct {
 	// wait to be noticed, and a failed open of a missing device costs
 	// nothing.
 	MaxBackoff time.Duration
+
+	// Logger receives the driver's log lines; nil discards them.
+	Logger *slog.Logger
 }
 
-// DefaultOpts are the usual settings: DF2, status once a second. Port must
-// still be set. New does not read this variable; it is a starting point to
-// copy.
+// DefaultOpts are the usual settings: DF2, sensor 0, status once a second.
+// New(port, nil) uses them; New does not read this variable otherwise: it is
+// a starting point to copy.
 var DefaultOpts = Opts{Format: DF2, StatusEvery: time.Second}
 
 // defaultMaxBackoff bounds how late a replugged device is noticed.
@@ -49,12 +51,14 @@ var lineMode = serial.Mode{BaudRate: 9600, DataBits: 8, Parity: serial.NoParity,
 // DF2/DF7 packet's when the next SYNC frame closes it) and the frame counts
 // once a second, and reopens the port after an unplug.
 type Dev struct {
-	opts    Opts
-	sink    drivers.Sink
-	log     *slog.Logger
-	dec     *Decoder
-	buf     [256]byte // 256 bytes is 0.27 s of DF2 at 9600 baud
-	running atomic.Bool
+	port string
+	opts Opts
+	log  *slog.Logger
+	dec  *Decoder
+	buf  [256]byte // 256 bytes is 0.27 s of DF2 at 9600 baud
+	life drivers.Lifecycle
+
+	sink drivers.Sink // Run's, touched only by its goroutine
 
 	// The session's pacing (see slack), touched only by its goroutine.
 	onBeat  bool // the pause asked for last ends between two frames, by the stream's beat
@@ -63,27 +67,29 @@ type Dev struct {
 	lastChunk time.Time // when the last chunk was read (DF8 gaps, see feedAt)
 }
 
-// New checks opts and returns a driver that sends what it decodes to sink.
-// A nil logger discards logs.
-func New(opts *Opts, sink drivers.Sink, logger *slog.Logger) (*Dev, error) {
+// New checks opts and returns a driver for the serial device at port (e.g.
+// /dev/serial/by-id/usb-...; a symlink is resolved on every (re)open). nil
+// opts means DefaultOpts. New opens nothing: Run does.
+func New(port string, opts *Opts) (*Dev, error) {
 	if opts == nil {
-		return nil, errors.New("nonin: Opts is nil")
+		opts = &DefaultOpts
 	}
 	o := *opts
 	switch {
-	case o.Port == "":
-		return nil, errors.New("nonin: Opts.Port is empty")
+	case port == "":
+		return nil, errors.New("nonin: port is empty")
 	case !o.Format.valid():
 		return nil, fmt.Errorf("nonin: Opts.Format %d is not supported (want 2, 7 or 8)", int(o.Format))
 	case o.Sensor < 0:
 		return nil, fmt.Errorf("nonin: Opts.Sensor %d is negative", o.Sensor)
 	case o.StatusEvery < 0:
 		return nil, fmt.Errorf("nonin: Opts.StatusEvery %v is negative", o.StatusEvery)
-	case o.ReadTimeout < 0, o.MinBackoff < 0, o.MaxBackoff < 0:
-		return nil, fmt.Errorf("nonin: Opts.ReadTimeout/MinBackoff/MaxBackoff negative (%v, %v, %v)",
-			o.ReadTimeout, o.MinBackoff, o.MaxBackoff)
-	case sink == nil:
-		return nil, errors.New("nonin: sink is nil")
+	case o.ReadTimeout < 0:
+		return nil, fmt.Errorf("nonin: Opts.ReadTimeout %v is negative", o.ReadTimeout)
+	case o.MinBackoff < 0:
+		return nil, fmt.Errorf("nonin: Opts.MinBackoff %v is negative", o.MinBackoff)
+	case o.MaxBackoff < 0:
+		return nil, fmt.Errorf("nonin: Opts.MaxBackoff %v is negative", o.MaxBackoff)
 	}
 	if o.StatusEvery == 0 {
 		o.StatusEvery = time.Second
@@ -94,11 +100,11 @@ func New(opts *Opts, sink drivers.Sink, logger *slog.Logger) (*Dev, error) {
 	if o.MinBackoff > o.MaxBackoff {
 		return nil, fmt.Errorf("nonin: Opts.MinBackoff %v is above Opts.MaxBackoff %v", o.MinBackoff, o.MaxBackoff)
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Dev{opts: o, sink: sink, log: logger.With("driver", "nonin", "sensor", o.Sensor)}
-	dec, err := NewDecoder(o.Format, o.Sensor, sink.Reading)
+	d := &Dev{port: port, opts: o, log: o.Logger.With("driver", "nonin", "sensor", o.Sensor)}
+	dec, err := NewDecoder(o.Format, o.Sensor, func(r vitals.Reading) { d.sink.Reading(r) })
 	if err != nil {
 		return nil, err
 	}
@@ -107,16 +113,22 @@ func New(opts *Opts, sink drivers.Sink, logger *slog.Logger) (*Dev, error) {
 	return d, nil
 }
 
-// Run reads the device until ctx is done, then returns nil. It returns an
-// error only when it cannot start (a second Run on the same Dev, a port
+// Run reads the device until ctx is done or Halt is called, then returns
+// nil; it sends what it decodes to sink. It returns an error only when it
+// cannot start (a nil sink, a second Run on the same Dev, after Halt, a port
 // configuration serialport rejects); unplugs and I/O errors are retried.
-func (d *Dev) Run(ctx context.Context) error {
-	if !d.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("%s: Run is already running", d)
+func (d *Dev) Run(ctx context.Context, sink drivers.Sink) error {
+	if sink == nil {
+		return fmt.Errorf("%s: %w", d, drivers.ErrNilSink)
 	}
-	defer d.running.Store(false)
+	ctx, end, err := d.life.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d, err)
+	}
+	defer end()
+	d.sink = sink
 	cfg := serialport.Config{
-		Path:        d.opts.Port,
+		Path:        d.port,
 		Mode:        lineMode,
 		ReadTimeout: d.opts.ReadTimeout,
 		MinBackoff:  d.opts.MinBackoff,
@@ -126,6 +138,13 @@ func (d *Dev) Run(ctx context.Context) error {
 	if err := serialport.Run(ctx, cfg, d.session); err != nil {
 		return fmt.Errorf("nonin: %w", err)
 	}
+	return nil
+}
+
+// Halt stops Run and waits for it to return; a later Run fails. It may be
+// called more than once, and before Run, but not from the Sink.
+func (d *Dev) Halt() error {
+	d.life.Halt()
 	return nil
 }
 
@@ -241,7 +260,10 @@ func (d *Dev) frameWire() time.Duration {
 	return time.Duration(d.opts.Format.frameLen()*10) * time.Second / time.Duration(lineMode.BaudRate)
 }
 
-// String names the driver, its format and its port.
+// String names the driver, its port, its format and its sensor:
+// "nonin(/dev/ttyUSB0, DF2, sensor 0)".
 func (d *Dev) String() string {
-	return fmt.Sprintf("nonin(%s, sensor %d, %s)", d.opts.Format, d.opts.Sensor, d.opts.Port)
+	return fmt.Sprintf("nonin(%s, %s, sensor %d)", d.port, d.opts.Format, d.opts.Sensor)
 }
+
+var _ drivers.Driver = (*Dev)(nil)

@@ -2,46 +2,39 @@ package nonin
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chairside/chairside/drivers"
 	"github.com/chairside/chairside/drivers/serialport/serialtest"
 	"github.com/chairside/chairside/monitor/vitals"
 )
 
 func TestNewValidates(t *testing.T) {
-	ok := Opts{Port: "/dev/ttyUSB0", Format: DF2}
+	ok := Opts{Format: DF2}
 	with := func(edit func(*Opts)) *Opts { o := ok; edit(&o); return &o }
 	for _, tc := range []struct {
 		name string
+		port string
 		opts *Opts
-		sink bool
 		want string // a word the error must contain: the bad field
 	}{
-		{"nil opts", nil, true, "Opts"},
-		{"no port", with(func(o *Opts) { o.Port = "" }), true, "Opts.Port"},
-		{"format 0", with(func(o *Opts) { o.Format = 0 }), true, "Opts.Format"},
-		{"format 13", with(func(o *Opts) { o.Format = 13 }), true, "Opts.Format"},
-		{"negative sensor", with(func(o *Opts) { o.Sensor = -1 }), true, "Opts.Sensor"},
-		{"negative status period", with(func(o *Opts) { o.StatusEvery = -time.Second }), true, "Opts.StatusEvery"},
-		{"negative backoff", with(func(o *Opts) { o.MinBackoff = -1 }), true, "MinBackoff"},
-		{"min above max", with(func(o *Opts) { o.MinBackoff, o.MaxBackoff = time.Second, time.Millisecond }), true, "MinBackoff"},
-		{"nil sink", &ok, false, "sink"},
+		{"no port", "", &ok, "port is empty"},
+		{"no port, default opts", "", nil, "port is empty"},
+		{"format 0", "/dev/ttyUSB0", with(func(o *Opts) { o.Format = 0 }), "Opts.Format"},
+		{"format 13", "/dev/ttyUSB0", with(func(o *Opts) { o.Format = 13 }), "Opts.Format"},
+		{"negative sensor", "/dev/ttyUSB0", with(func(o *Opts) { o.Sensor = -1 }), "Opts.Sensor"},
+		{"negative status period", "/dev/ttyUSB0", with(func(o *Opts) { o.StatusEvery = -time.Second }), "Opts.StatusEvery"},
+		{"negative read timeout", "/dev/ttyUSB0", with(func(o *Opts) { o.ReadTimeout = -1 }), "Opts.ReadTimeout"},
+		{"negative min backoff", "/dev/ttyUSB0", with(func(o *Opts) { o.MinBackoff = -1 }), "Opts.MinBackoff"},
+		{"negative max backoff", "/dev/ttyUSB0", with(func(o *Opts) { o.MaxBackoff = -1 }), "Opts.MaxBackoff"},
+		{"min above max", "/dev/ttyUSB0", with(func(o *Opts) { o.MinBackoff, o.MaxBackoff = time.Second, time.Millisecond }), "Opts.MinBackoff"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var s *sink
-			if tc.sink {
-				s = newSink()
-			}
-			var d *Dev
-			var err error
-			if s == nil {
-				d, err = New(tc.opts, nil, nil)
-			} else {
-				d, err = New(tc.opts, s, nil)
-			}
+			d, err := New(tc.port, tc.opts)
 			if err == nil || d != nil {
 				t.Fatalf("New = %v, %v; want an error", d, err)
 			}
@@ -50,15 +43,94 @@ func TestNewValidates(t *testing.T) {
 			}
 		})
 	}
-	d, err := New(&Opts{Port: "/dev/ttyUSB0", Format: DF7, Sensor: 1}, newSink(), nil)
+	d, err := New("/dev/ttyUSB0", &Opts{Format: DF7, Sensor: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := d.String(), "nonin(DF7, sensor 1, /dev/ttyUSB0)"; got != want {
+	if got, want := d.String(), "nonin(/dev/ttyUSB0, DF7, sensor 1)"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 	if d.opts.MaxBackoff != time.Second || d.opts.StatusEvery != time.Second {
 		t.Errorf("defaults: %+v", d.opts)
+	}
+}
+
+// TestNewNilOptsIsDefaultOpts: New(port, nil) is New(port, &DefaultOpts),
+// and New copies the options: editing them afterwards changes nothing.
+func TestNewNilOptsIsDefaultOpts(t *testing.T) {
+	d, err := New("/dev/ttyUSB0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.opts.Format != DefaultOpts.Format || d.opts.Sensor != 0 || d.opts.StatusEvery != DefaultOpts.StatusEvery || d.opts.Logger == nil {
+		t.Errorf("New(port, nil) options %+v, want DefaultOpts %+v", d.opts, DefaultOpts)
+	}
+	if got, want := d.String(), "nonin(/dev/ttyUSB0, DF2, sensor 0)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	o := Opts{Format: DF8, Sensor: 3}
+	d, err = New("/dev/ttyUSB1", &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Format, o.Sensor = DF2, 4
+	if d.opts.Format != DF8 || d.opts.Sensor != 3 {
+		t.Errorf("New kept a reference to the caller's Opts: %+v", d.opts)
+	}
+}
+
+// TestHalt: Halt stops a running Run (which then returns nil) and returns
+// only after it did; it may be called twice and before Run, and a Run after
+// Halt is refused at once instead of opening the port.
+func TestHalt(t *testing.T) {
+	dir := t.TempDir()
+	d, err := New(filepath.Join(dir, "missing-tty"), &Opts{Format: DF2, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Run(context.Background(), nil); !errors.Is(err, drivers.ErrNilSink) {
+		t.Errorf("Run with a nil sink = %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(context.Background(), newSink()) }()
+	waitRunning(t, &d.life)
+	if err := d.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	if d.life.Running() {
+		t.Error("Halt returned while Run still held the port")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after Halt = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after Halt")
+	}
+	if err := d.Halt(); err != nil {
+		t.Errorf("second Halt = %v", err)
+	}
+	if err := d.Run(context.Background(), newSink()); !errors.Is(err, drivers.ErrHalted) || !strings.Contains(err.Error(), d.String()) {
+		t.Errorf("Run after Halt = %v, want ErrHalted naming %s", err, d)
+	}
+
+	d2, _ := New("/dev/ttyUSB0", nil)
+	if err := d2.Halt(); err != nil {
+		t.Errorf("Halt before Run = %v", err)
+	}
+	if err := d2.Run(context.Background(), newSink()); !errors.Is(err, drivers.ErrHalted) {
+		t.Errorf("Run after an early Halt = %v, want ErrHalted", err)
+	}
+}
+
+// waitRunning waits until a Run holds l.
+func waitRunning(t *testing.T, l *drivers.Lifecycle) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !l.Running(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not start")
+		}
 	}
 }
 
@@ -127,16 +199,16 @@ func TestHardwareInTheLoop(t *testing.T) {
 	serialtest.Link(t, link, pt1.Name)
 
 	snk := newSink()
-	drv, err := New(&Opts{
-		Port: link, Format: DF2, Sensor: 2, StatusEvery: 20 * time.Millisecond,
+	drv, err := New(link, &Opts{
+		Format: DF2, Sensor: 2, StatusEvery: 20 * time.Millisecond,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
-	}, snk, nil)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
-	go func() { runDone <- drv.Run(ctx) }()
+	go func() { runDone <- drv.Run(ctx, snk) }()
 	defer func() {
 		cancel()
 		select {
@@ -156,7 +228,7 @@ func TestHardwareInTheLoop(t *testing.T) {
 
 	waitSink(t, snk, "SpO2 97", hasReading(vitals.Reading{Sensor: 2, Param: vitals.SpO2, Value: 97}, 0))
 	waitSink(t, snk, "pulse 72", hasReading(vitals.Reading{Sensor: 2, Param: vitals.Pulse, Value: 72}, 0))
-	if err := drv.Run(ctx); err == nil || !strings.Contains(err.Error(), "already running") {
+	if err := drv.Run(ctx, snk); !errors.Is(err, drivers.ErrRunning) || !strings.Contains(err.Error(), "already running") {
 		t.Errorf("a second concurrent Run = %v, want an error", err)
 	}
 

@@ -76,13 +76,13 @@ func TestQuietFrames(t *testing.T) {
 func TestPacedReadsKeepValuesOnTime(t *testing.T) {
 	pt := serialtest.New(t)
 	snk := newSink()
-	drv, err := New(&Opts{Port: pt.Name, Format: DF2, Sensor: 1}, snk, nil)
+	drv, err := New(pt.Name, &Opts{Format: DF2, Sensor: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- drv.Run(ctx) }()
+	go func() { done <- drv.Run(ctx, snk) }()
 	defer func() { cancel(); <-done }()
 
 	enc, _ := NewEncoder(DF2)

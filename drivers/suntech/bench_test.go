@@ -79,10 +79,11 @@ func TestParserZeroAllocs(t *testing.T) {
 // driverLink is the driver's per-session state without a port: what the
 // read loop hands each chunk to (link.feed).
 func driverLink(tb testing.TB) *link {
-	d, err := New(Opts{Port: "/dev/null"}, nopSink{}, nil)
+	d, err := New("/dev/null", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	d.sink = nopSink{} // as Run sets it
 	return &link{d: d, o: &d.opts}
 }
 

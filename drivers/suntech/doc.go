@@ -39,7 +39,9 @@
 //
 // # Driver
 //
-// Dev owns the port through drivers/serialport: it reopens after an unplug and
+// Dev has the shape of every driver here (see package drivers): New(port,
+// *Opts) with nil meaning DefaultOpts, Run(ctx, sink), Halt, String. It owns
+// the port through drivers/serialport: it reopens after an unplug and
 // sends an abort first on every open, so a cuff a crash or a lost link left
 // inflated deflates. Start carries out one measurement for the engine's
 // request id and reports exactly one vitals.Result for it: the pressures, or

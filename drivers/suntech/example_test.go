@@ -63,15 +63,17 @@ func (printSink) Result(r vitals.Result) {
 // The daemon's use: New checks the options, Run owns the port until the
 // context ends, Start asks for one measurement whose Result goes to the sink.
 func ExampleNew() {
-	dev, err := suntech.New(suntech.Opts{Port: "/dev/ttyAMA0", Sensor: 1}, printSink{},
-		slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+	opts := suntech.DefaultOpts
+	opts.Sensor = 1
+	opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	dev, err := suntech.New("/dev/ttyAMA0", &opts)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	go func() { _ = dev.Run(ctx) }()
+	go func() { _ = dev.Run(ctx, printSink{}) }()
 	// ... once the port is open, on the engine's schedule:
 	if err := dev.Start(ctx, "n-1-1"); err != nil {
 		fmt.Println(err)
@@ -80,7 +82,7 @@ func ExampleNew() {
 
 // Option mistakes name the field.
 func ExampleNew_badOpts() {
-	_, err := suntech.New(suntech.Opts{Port: "/dev/ttyAMA0", CycleLimit: 1e9}, printSink{}, nil)
+	_, err := suntech.New("/dev/ttyAMA0", &suntech.Opts{CycleLimit: 1e9})
 	fmt.Println(err)
 	// Output:
 	// suntech: Opts.CycleLimit 1s is outside [10s, 5m0s]

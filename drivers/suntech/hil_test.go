@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chairside/chairside/drivers"
 	"github.com/chairside/chairside/drivers/serialport/serialtest"
 	"github.com/chairside/chairside/monitor/vitals"
 )
@@ -84,19 +85,19 @@ func newRig(t *testing.T, tune func(*Opts)) *rig {
 	t.Helper()
 	r := &rig{t: t, path: filepath.Join(t.TempDir(), "ttyNIBP"), clock: NewScaledClock(1), sink: newRecSink(), logs: &syncBuffer{}}
 	r.plug()
-	o := Opts{Port: r.path, Sensor: sensorIndex, Clock: r.clock, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	o := Opts{Sensor: sensorIndex, Clock: r.clock, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if tune != nil {
 		tune(&o)
 	}
-	logger := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	dev, err := New(o, r.sink, logger)
+	dev, err := New(r.path, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.dev = dev
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel, r.runDone = cancel, make(chan error, 1)
-	go func() { r.runDone <- dev.Run(ctx) }()
+	go func() { r.runDone <- dev.Run(ctx, r.sink) }()
 	t.Cleanup(func() {
 		r.stop()
 		r.modStop()
@@ -423,6 +424,50 @@ func TestHILShutdownAborts(t *testing.T) {
 	waitFor(t, "the module to be aborted", func() bool { return !r.mod.Measuring() })
 	if err := r.dev.Start(context.Background(), "n-8-2"); !errors.Is(err, ErrNotOpen) {
 		t.Errorf("Start after Run: %v", err)
+	}
+}
+
+// Halt during a measurement does what shutdown does: the cuff is aborted and
+// the measurement reported as stopped, both before Halt returns; a Run after
+// it is refused, so the port stays closed.
+func TestHILHaltAborts(t *testing.T) {
+	r := newRig(t, nil)
+	r.mod.Queue(Measurement{Sys: 120, Dia: 80, Duration: time.Minute})
+	r.start("n-9-1")
+	r.waitMeasuring()
+	began := time.Now()
+	if err := r.dev.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(began); el > 2*time.Second {
+		t.Errorf("Halt took %v", el)
+	}
+	select {
+	case got := <-r.sink.results:
+		if got.Failure != "stopped: driver shutting down" || got.Request != "n-9-1" {
+			t.Errorf("got %+v", got)
+		}
+	default:
+		t.Fatal("Halt returned before the measurement was reported")
+	}
+	select {
+	case err := <-r.runDone:
+		if err != nil {
+			t.Errorf("Run after Halt: %v", err)
+		}
+		r.runDone <- nil // for the rig's stop
+	case <-time.After(time.Second):
+		t.Fatal("Run did not return with Halt")
+	}
+	waitFor(t, "the module to be aborted", func() bool { return !r.mod.Measuring() })
+	if err := r.dev.Halt(); err != nil {
+		t.Errorf("second Halt: %v", err)
+	}
+	if err := r.dev.Run(context.Background(), r.sink); !errors.Is(err, drivers.ErrHalted) {
+		t.Errorf("Run after Halt: %v", err)
+	}
+	if err := r.dev.Start(context.Background(), "n-9-2"); !errors.Is(err, ErrNotOpen) {
+		t.Errorf("Start after Halt: %v", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"go.bug.st/serial"
 
+	"github.com/chairside/chairside/drivers"
 	"github.com/chairside/chairside/drivers/serialport"
 	"github.com/chairside/chairside/monitor/vitals"
 )
@@ -37,24 +38,31 @@ const (
 	stopGrace = time.Second
 )
 
-// Run owns the port until ctx is done: it opens it at 9600 8N1, talks to the
-// module, and after an unplug reopens it with back-off. On every open it
-// first sends an abort, so a cuff left inflated by a crash or a lost link
-// deflates. When ctx is done during a measurement it sends the abort before
-// closing the port and reports the measurement as ErrStopped. It returns nil
-// after ctx is done and an error only for a second concurrent Run.
-func (d *Dev) Run(ctx context.Context) error {
-	if !d.running.CompareAndSwap(false, true) {
-		return errors.New("suntech: Run is already running")
+// Run owns the port until ctx is done or Halt is called: it opens it at 9600
+// 8N1, talks to the module, and after an unplug reopens it with back-off. On
+// every open it first sends an abort, so a cuff left inflated by a crash or a
+// lost link deflates. When ctx is done (or Halt is called) during a
+// measurement it sends the abort before closing the port and reports the
+// measurement as ErrStopped. Results and Status go to sink. It returns nil
+// once stopped, and an error only when it cannot start: a nil sink, a second
+// concurrent Run, after Halt.
+func (d *Dev) Run(ctx context.Context, sink drivers.Sink) error {
+	if sink == nil {
+		return fmt.Errorf("%s: %w", d, drivers.ErrNilSink)
 	}
-	defer d.running.Store(false)
+	ctx, end, err := d.life.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d, err)
+	}
+	defer end()
+	d.sink = sink
 	// serialport closes the port as soon as its context ends; the inner
 	// context ends only after the session has had its chance to abort.
 	inner, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	go d.stopper(ctx, inner, cancel)
 	cfg := serialport.Config{
-		Path: d.opts.Port,
+		Path: d.path,
 		Mode: serial.Mode{BaudRate: 9600, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit},
 
 		ReadTimeout: readTimeout,
@@ -63,12 +71,21 @@ func (d *Dev) Run(ctx context.Context) error {
 		Logger:      d.log,
 		Open:        d.opts.Open,
 	}
-	err := serialport.Run(inner, cfg, func(_ context.Context, p *serialport.Port) error {
+	err = serialport.Run(inner, cfg, func(_ context.Context, p *serialport.Port) error {
 		return d.session(ctx, cancel, p) // it watches ctx itself, to abort first
 	})
 	if err != nil {
 		return fmt.Errorf("suntech: %w", err)
 	}
+	return nil
+}
+
+// Halt stops Run as the end of its context does (a measurement in progress
+// is aborted and reported as ErrStopped) and waits for it to return; a later
+// Run fails. It may be called more than once, and before Run, but not from
+// the Sink.
+func (d *Dev) Halt() error {
+	d.life.Halt()
 	return nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.bug.st/serial"
@@ -15,9 +14,9 @@ import (
 	"github.com/chairside/chairside/drivers/serialport"
 )
 
-// Opts configures a Dev. Zero durations take the DefaultOpts value.
+// Opts configures a Dev; New(port, nil) takes DefaultOpts. Zero durations
+// and a zero Patient take the DefaultOpts value.
 type Opts struct {
-	Port    string  // serial device, e.g. /dev/ttyAMA0 or a /dev/serial/by-id link
 	Sensor  int     // the sensor's index in the configuration, copied into every Result and Status
 	Patient Patient // inflation profile; zero means Adult
 
@@ -42,15 +41,22 @@ type Opts struct {
 	// after an unplug (serialport defaults when zero).
 	MinBackoff, MaxBackoff time.Duration
 
+	// Logger receives the driver's log lines; nil discards them.
+	Logger *slog.Logger
 	// Clock is what CycleLimit is measured by; nil means the system clock.
 	Clock Clock
 	// Open opens the device; nil means serial.Open. For tests.
 	Open func(path string, mode *serial.Mode) (serial.Port, error)
 }
 
-// DefaultOpts returns the defaults for the timing fields; Port and Sensor are
-// the caller's.
-func DefaultOpts() Opts {
+// DefaultOpts are the usual settings: sensor 0, an adult cuff, the timing of
+// SunTech's reference host. New does not read this variable except for nil
+// opts (zero fields take the same values): it is a starting point to copy.
+var DefaultOpts = defaultOpts()
+
+// defaultOpts gives DefaultOpts' values, which the zero fields take whatever
+// a caller does to the variable.
+func defaultOpts() Opts {
 	return Opts{
 		Patient:       Adult,
 		CycleLimit:    180 * time.Second,
@@ -74,10 +80,10 @@ const (
 	maxGap        = time.Second
 )
 
-// withDefaults fills zero fields and validates the result, naming the field
-// at fault.
-func (o Opts) withDefaults() (Opts, error) {
-	d := DefaultOpts()
+// withDefaults fills zero fields and validates the result with port, naming
+// the field at fault.
+func (o Opts) withDefaults(port string) (Opts, error) {
+	d := defaultOpts()
 	if o.Patient == 0 {
 		o.Patient = d.Patient
 	}
@@ -92,8 +98,8 @@ func (o Opts) withDefaults() (Opts, error) {
 	}
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("suntech: Opts."+format, a...)) }
-	if o.Port == "" {
-		bad("Port is empty")
+	if port == "" {
+		errs = append(errs, errors.New("suntech: port is empty"))
 	}
 	if o.Sensor < 0 {
 		bad("Sensor %d is negative", o.Sensor)
@@ -114,11 +120,17 @@ func (o Opts) withDefaults() (Opts, error) {
 	if o.AnswerTimeout <= o.PollEvery+o.CommandGap {
 		bad("AnswerTimeout %v must exceed PollEvery + CommandGap (%v)", o.AnswerTimeout, o.PollEvery+o.CommandGap)
 	}
-	if o.MinBackoff < 0 || o.MaxBackoff < 0 {
-		bad("MinBackoff %v / MaxBackoff %v is negative", o.MinBackoff, o.MaxBackoff)
+	if o.MinBackoff < 0 {
+		bad("MinBackoff %v is negative", o.MinBackoff)
+	}
+	if o.MaxBackoff < 0 {
+		bad("MaxBackoff %v is negative", o.MaxBackoff)
 	}
 	if o.Clock == nil {
 		o.Clock = systemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o, errors.Join(errs...)
 }
@@ -126,15 +138,16 @@ func (o Opts) withDefaults() (Opts, error) {
 // Dev drives one SunTech Advantage module on a serial port. Run owns the port;
 // Start, Abort and Pressure may be called from any goroutine.
 type Dev struct {
+	path string
 	opts Opts
-	sink drivers.Sink
 	log  *slog.Logger
+	sink drivers.Sink // Run's, touched only by its goroutine
+	life drivers.Lifecycle
 
 	// The commands, framed once so that sending them allocates nothing.
 	cmdStart, cmdAbort, cmdPressure, cmdData, cmdVersion []byte
 
-	reqs    chan request // Start/Abort → Run's loop
-	running atomic.Bool
+	reqs chan request // Start/Abort → Run's loop
 
 	mu       sync.Mutex
 	open     bool             // a session holds the port
@@ -157,23 +170,22 @@ type request struct {
 	gen   uint64
 }
 
-// New checks opts and returns a driver; nothing is opened until Run. sink
-// receives the Results and Status; logger may be nil.
-func New(opts Opts, sink drivers.Sink, logger *slog.Logger) (*Dev, error) {
-	o, err := opts.withDefaults()
+// New checks opts and returns a driver for the module on the serial device
+// at port (e.g. /dev/ttyAMA0 or a /dev/serial/by-id link); nil opts means
+// DefaultOpts. Every mistake is reported, each naming its field. Nothing is
+// opened until Run.
+func New(port string, opts *Opts) (*Dev, error) {
+	if opts == nil {
+		opts = &DefaultOpts
+	}
+	o, err := opts.withDefaults(port)
 	if err != nil {
 		return nil, err
 	}
-	if sink == nil {
-		return nil, errors.New("suntech: nil sink")
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	return &Dev{
+		path:        port,
 		opts:        o,
-		sink:        sink,
-		log:         logger.With("driver", "suntech", "port", o.Port, "sensor", o.Sensor),
+		log:         o.Logger.With("driver", "suntech", "port", port, "sensor", o.Sensor),
 		cmdStart:    StartBP(o.Patient).Bytes(),
 		cmdAbort:    Abort().Bytes(),
 		cmdPressure: GetCuffPressure().Bytes(),
@@ -183,10 +195,13 @@ func New(opts Opts, sink drivers.Sink, logger *slog.Logger) (*Dev, error) {
 	}, nil
 }
 
-// String names the device.
+// String names the driver, its port, its cuff profile and its sensor:
+// "suntech(/dev/ttyAMA0, adult, sensor 1)".
 func (d *Dev) String() string {
-	return "SunTech Advantage NIBP on " + d.opts.Port
+	return fmt.Sprintf("suntech(%s, %s, sensor %d)", d.path, d.opts.Patient, d.opts.Sensor)
 }
+
+var _ drivers.Driver = (*Dev)(nil)
 
 // Start begins one measurement for the engine's requestID. Exactly one
 // vitals.Result with that Request follows, success or failure. It fails with
@@ -203,7 +218,7 @@ func (d *Dev) Start(ctx context.Context, requestID string) error {
 	defer d.mu.Unlock()
 	switch {
 	case !d.open:
-		return fmt.Errorf("%w (%s): cannot start %s", ErrNotOpen, d.opts.Port, requestID)
+		return fmt.Errorf("%w (%s): cannot start %s", ErrNotOpen, d.path, requestID)
 	case d.busy != "":
 		return fmt.Errorf("%w (%s): cannot start %s", ErrInProgress, d.busy, requestID)
 	}

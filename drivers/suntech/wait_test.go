@@ -10,11 +10,11 @@ import (
 // session's decisions without one.
 func idleDev(t *testing.T, o Opts) *Dev {
 	t.Helper()
-	o.Port = "/dev/null"
-	d, err := New(o, newRecSink(), nil)
+	d, err := New("/dev/null", &o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.sink = newRecSink() // as Run sets it
 	return d
 }
 
@@ -22,7 +22,7 @@ func idleDev(t *testing.T, o Opts) *Dev {
 // until its next deadline (at most maxWait, at least minWait); otherwise,
 // and in a cycle timed by an injected Clock, every readTimeout.
 func TestWaitUntilNextDeadline(t *testing.T) {
-	o := DefaultOpts()
+	o := DefaultOpts
 	d := idleDev(t, o)
 	now := time.Now()
 	idle := func() *link {
@@ -106,7 +106,7 @@ func TestStartAndStopWakeTheIdleLoop(t *testing.T) {
 // send, on a port that can be woken, does the loop leave the module's
 // answers in the buffer until its next deadline.
 func TestAnswersCanWait(t *testing.T) {
-	d := idleDev(t, DefaultOpts())
+	d := idleDev(t, DefaultOpts)
 	for _, c := range []struct {
 		name string
 		set  func(*link)

@@ -68,8 +68,8 @@
 //
 // # Sources
 //
-// Restated in /work/shared/protocols/sensors.md §2, which names them; no code
-// was copied (their licences differ):
+// Facts were taken from these public sources; no code was copied (their
+// licences differ):
 //   - atbrask/CMS50Dplus: cms50dplus/cms50dplus.py, unittests.py (legacy
 //     format, 19200 8O1), https://atbrask.dk/?m=201503 (60 Hz);
 //   - OSCAR (james-coder/OSCAR-code): oscar/SleepLib/serialoximeter.cpp,

@@ -5,7 +5,7 @@
 // # Features
 //
 // The signals follow IEC 60601-1-8 as its users' manuals quote it
-// (shared/protocols/standards.md §1.1):
+// (IEC 60601-1-8 §6.3 as quoted in monitor manuals):
 //   - high priority: red lamp flashing at 2 Hz; a burst of 10 pulses (two
 //     groups of 5) repeated every 10 s;
 //   - medium: yellow lamp flashing at 0.625 Hz; 3 pulses every 25 s;

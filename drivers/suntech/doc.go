@@ -9,8 +9,7 @@
 // # Protocol
 //
 // The official SunTech interface manual was not found. What follows is
-// restated from /work/shared/protocols/sensors.md §3, which took it from
-// ak-git/DesktopFX (NIBPRequest.java, NIBPProtocolByte.java and the test
+// taken from ak-git/DesktopFX (NIBPRequest.java, NIBPProtocolByte.java and the test
 // NIBPBytesInterceptorTest.java) and from nPM's SuntechProvider.cpp (facts
 // only: its header says proprietary).
 //

@@ -25,9 +25,11 @@
 //     merged; peak times interpolated between samples;
 //   - the pulse rate is 60 over the median beat interval;
 //   - SpO2 comes from the ratio of ratios R = (AC_red/DC_red)/(AC_ir/DC_ir),
-//     the median over beats of each beat's trough-to-peak ratio, checked
+//     the median over beats of the slope of red on infrared along each
+//     beat's upstroke (every sample of the rise, not its two ends), checked
 //     against the whole window's regression of red on infrared, and mapped
-//     by Config.Calibration (DefaultCalibration: 110 − 25·R).
+//     by Config.Calibration (DefaultCalibration: 107.3 − 28.2·R, fitted
+//     on half of one public recording; see its doc).
 //
 // A value is withheld (vitals.NoValue) with a flag rather than shown when
 // the signal does not support it: searching for the first 5 s after a start
@@ -37,8 +39,8 @@
 // the beats' shapes correlate with their average less than 0.86 (the
 // signal-quality index, Estimate.Quality), the pulse amplitude jumps by
 // more than 1.8× from the last good windows (for up to 10 s: motion), the
-// intervals spread more than 10 % (pulse) or the beats' ratios more than
-// 8 % (SpO2), red and infrared correlate less than 0.8, or the two ratios
+// intervals spread more than 10 % (pulse) or the beats' SpO2 more than
+// 2 points (SpO2; both as median absolute deviations), red and infrared correlate less than 0.8, or the two ratios
 // disagree by more than 20 %. SpO2 under 50 is withheld (no curve is known
 // there); over 100 is shown as 100. Every value carries uncalibrated.
 //

@@ -69,6 +69,9 @@ type Estimate struct {
 	Quality float64
 	// Beats is the number of beats found in the window.
 	Beats int
+	// Reason says in a few words why a value was withheld ("" when none
+	// was), for logs and the accuracy report.
+	Reason string
 }
 
 // Readings gives the estimate as the two readings a driver sends.
@@ -101,9 +104,9 @@ const (
 	// The ratio from single beats (median) and from the whole window
 	// (regression of red on infrared) must agree this closely.
 	maxRDisagree = 0.2
-	// The beats' ratios and intervals may spread this much (median
-	// absolute deviation over median); motion spreads both.
-	maxRSpread, maxIntervalSpread = 0.08, 0.1
+	// The beats' SpO2 (points) and intervals (fraction of the median) may
+	// spread this much, as median absolute deviations; motion spreads both.
+	maxSpO2Spread, maxIntervalSpread = 2, 0.1
 	// Below this SpO2 the curve is an extrapolation nobody measured.
 	minSpO2 = 50
 	segLen  = 32 // points a beat is resampled to for the shape check
@@ -112,12 +115,17 @@ const (
 	maxJump, jumpTime = 1.8, 10
 )
 
-// DefaultCalibration is the textbook empirical line SpO2 = 110 − 25·R
-// (Webster, Design of Pulse Oximeters, 1997, ch. 9; the same line as TI's
-// SLAA274 and most application notes), which is close to the fit on the one
-// public MAXM86161 recording this project could test against (see the
-// package doc and docs/design.md) and assumes nothing about one part.
-var DefaultCalibration = Calibration{A: 110, B: -25, Source: "textbook line 110 − 25·R (Webster 1997)"}
+// DefaultCalibration is the line fitted by least squares to this
+// package's ratio on the fitting half (even-numbered files by name) of the
+// public OxiWear proto1 recordings: one subject in induced hypoxia, 70-98 %
+// against a finger oximeter, on a MAXM86161 (not a MAX30102), 3-6 s clips.
+// On the held-out half it gives Arms 4.2, bias +1.8 (n 23; see
+// docs/design.md). The textbook line 110 − 25·R read the same recordings
+// 7 points high, the dangerous direction. It is the only curve here with any
+// measurement behind it, and that measurement is far too small to call it a
+// calibration: every value stays flagged uncalibrated.
+var DefaultCalibration = Calibration{A: 107.3, B: -28.2,
+	Source: "least squares on the fitting half of OxiWear proto1 (MAXM86161, one subject, 70-98 %)"}
 
 // Estimator turns red and infrared samples into SpO2 and pulse estimates.
 // It is pure: it reads no clock and does no I/O; one goroutine uses it.
@@ -257,14 +265,15 @@ func (e *Estimator) dur(samples int64) time.Duration {
 func (e *Estimator) analyse() Estimate {
 	est := Estimate{At: e.dur(e.n), SpO2: vitals.NoValue, Pulse: vitals.NoValue,
 		SpO2Flags: vitals.Uncalibrated, PulseFlags: vitals.Uncalibrated}
-	withhold := func(f vitals.Flag) Estimate {
+	withhold := func(f vitals.Flag, why string) Estimate {
 		est.SpO2, est.Pulse, est.R = vitals.NoValue, vitals.NoValue, 0
+		est.Reason = why
 		est.SpO2Flags |= f
 		est.PulseFlags |= f
 		return est
 	}
 	if e.since < e.minW {
-		return withhold(vitals.Searching)
+		return withhold(vitals.Searching, "too little signal since the start")
 	}
 	n := e.filled
 	lr, li, lra, lia := e.lr[:n], e.li[:n], e.lra[:n], e.lia[:n]
@@ -277,13 +286,13 @@ func (e *Estimator) analyse() Estimate {
 	}
 	dcR, dcI := mean(lr), mean(li)
 	if dcI <= 0 || dcR <= 0 || (e.cfg.MinDC > 0 && dcI < e.cfg.MinDC) {
-		return withhold(vitals.ProbeOff)
+		return withhold(vitals.ProbeOff, "infrared below the finger level")
 	}
 	if e.badAt >= 0 && e.n-e.badAt <= int64(n) {
-		return withhold(vitals.Artifact)
+		return withhold(vitals.Artifact, "a sample was not a light level")
 	}
 	if fsc := e.cfg.FullScale; fsc > 0 && (slices.Max(lr) >= fsc || slices.Max(li) >= fsc) {
-		return withhold(vitals.Artifact)
+		return withhold(vitals.Artifact, "light at full scale (clipped)")
 	}
 	sdI := stddev(lia)
 	// A sine's peak-to-peak is 2√2 σ: the perfusion index of the window
@@ -291,12 +300,12 @@ func (e *Estimator) analyse() Estimate {
 	// than searching.
 	est.Perfusion = 2 * math.Sqrt2 * sdI / dcI * 100
 	if est.Perfusion < e.cfg.MinPerfusion {
-		return withhold(vitals.LowPerfusion)
+		return withhold(vitals.LowPerfusion, "pulse too weak")
 	}
 	beats := e.detect(lia, lra, sdI)
 	est.Beats = len(beats)
 	if len(beats) < 3 || len(beats) == cap(e.beats) {
-		return withhold(vitals.Searching)
+		return withhold(vitals.Searching, "fewer than 3 beats, or too many")
 	}
 	// Beat-to-beat intervals (seconds) and their median.
 	iv := e.tmp[:0]
@@ -310,11 +319,11 @@ func (e *Estimator) analyse() Estimate {
 	}
 	ma := median(e.tmp2[:0], amps)
 	if mi <= 0 || ma <= 0 {
-		return withhold(vitals.Searching)
+		return withhold(vitals.Searching, "no beat interval")
 	}
 	est.Perfusion = ma / dcI * 100
 	if est.Perfusion < e.cfg.MinPerfusion {
-		return withhold(vitals.LowPerfusion)
+		return withhold(vitals.LowPerfusion, "beats too weak")
 	}
 	// A beat counts when its amplitude is within a factor 2 of the median
 	// and the interval before it within ±35 % of the median.
@@ -336,21 +345,29 @@ func (e *Estimator) analyse() Estimate {
 	// it) means beats were missed.
 	period := mi * e.fs
 	missed := beats[0].t > 2.2*period || float64(n)-beats[len(beats)-1].t > 2.2*period
-	if missed || float64(accepted) < minAccepted*float64(len(beats)) || est.Quality < minQuality || e.amplitudeJump(ma, slices.Max(amps)) {
-		return withhold(vitals.Artifact)
+	switch {
+	case missed:
+		return withhold(vitals.Artifact, "beats missing at an end of the window")
+	case float64(accepted) < minAccepted*float64(len(beats)):
+		return withhold(vitals.Artifact, "beats of unequal size or spacing")
+	case est.Quality < minQuality:
+		return withhold(vitals.Artifact, "beat shapes differ")
+	case e.amplitudeJump(ma, slices.Max(amps)):
+		return withhold(vitals.Artifact, "pulse amplitude jumped")
 	}
 	pulse := 60 / mi
 	if pulse < minPulse || pulse > maxPulse || spread(e.tmp2, iv, mi) > maxIntervalSpread {
-		return withhold(vitals.Artifact)
+		return withhold(vitals.Artifact, "beat intervals spread or out of range")
 	}
 	if est.Perfusion < 2*e.cfg.MinPerfusion {
 		est.SpO2Flags |= vitals.MarginalPerfusion
 		est.PulseFlags |= vitals.MarginalPerfusion
 	}
 	est.Pulse = int16(math.Round(pulse))
-	e.refAmp = ma
 	if e.refSet {
 		e.refAmp = 0.7*e.refAmp + 0.3*ma
+	} else {
+		e.refAmp = ma
 	}
 	e.refSet, e.jumps = true, 0
 
@@ -359,7 +376,7 @@ func (e *Estimator) analyse() Estimate {
 	rs := e.tmp[:0]
 	for _, b := range beats {
 		if b.ok {
-			rs = append(rs, (b.ampR/dcR)/(b.ampIR/dcI))
+			rs = append(rs, upstrokeSlope(lia, lra, b)*dcI/dcR)
 		}
 	}
 	r := median(e.tmp2[:0], rs)
@@ -371,12 +388,23 @@ func (e *Estimator) analyse() Estimate {
 	}
 	if sxx == 0 || syy == 0 {
 		est.SpO2Flags |= vitals.Artifact
+		est.Reason = "no red or infrared pulse"
 		return est
 	}
 	rho := sxy / math.Sqrt(sxx*syy)
 	rReg := sxy / sxx * dcI / dcR
 	spo2 := e.cfg.Calibration.SpO2(r)
-	if rho < minRedIR || !(r > 0) || spread(e.tmp2, rs, r) > maxRSpread || math.Abs(rReg-r) > maxRDisagree*r || !(spo2 >= minSpO2) {
+	switch {
+	case rho < minRedIR:
+		est.Reason = "red and infrared do not move together"
+	case !(r > 0) || math.Abs(e.cfg.Calibration.SpO2(r+r*spread(e.tmp2, rs, r))-spo2) > maxSpO2Spread:
+		est.Reason = "the beats' ratios spread"
+	case math.Abs(rReg-r) > maxRDisagree*r:
+		est.Reason = "beat and window ratios disagree"
+	case !(spo2 >= minSpO2):
+		est.Reason = "SpO2 below the curve's range"
+	}
+	if est.Reason != "" {
 		est.SpO2Flags |= vitals.Artifact
 		return est
 	}
@@ -552,6 +580,32 @@ func stddev(x []float64) float64 {
 		return 0
 	}
 	return math.Sqrt(s / float64(len(x)))
+}
+
+// upstrokeSlope is the least-squares slope of red on infrared over a beat's
+// rise from trough to peak: every sample of the rise counts, not only its
+// two ends, so noise weighs less than in a trough-to-peak ratio.
+func upstrokeSlope(x, y []float64, b beat) float64 {
+	lo, hi := b.trough, b.peak
+	if hi-lo < 2 {
+		return b.ampR / b.ampIR
+	}
+	n := float64(hi - lo + 1)
+	var sx, sy float64
+	for i := lo; i <= hi; i++ {
+		sx += x[i]
+		sy += y[i]
+	}
+	mx, my := sx/n, sy/n
+	var sxy, sxx float64
+	for i := lo; i <= hi; i++ {
+		sxy += (x[i] - mx) * (y[i] - my)
+		sxx += (x[i] - mx) * (x[i] - mx)
+	}
+	if sxx == 0 {
+		return 0
+	}
+	return sxy / sxx
 }
 
 // spread is the median absolute deviation of x from m, over m, using buf

@@ -39,10 +39,12 @@
 // the beats' shapes correlate with their average less than 0.86 (the
 // signal-quality index, Estimate.Quality), the pulse amplitude jumps by
 // more than 1.8× from the last good windows (for up to 10 s: motion), the
-// intervals spread more than 10 % (pulse) or the beats' SpO2 more than
-// 2 points (SpO2; both as median absolute deviations), red and infrared correlate less than 0.8, or the two ratios
-// disagree by more than 20 %. SpO2 under 50 is withheld (no curve is known
-// there); over 100 is shown as 100. Every value carries uncalibrated.
+// intervals spread more than 10 % (pulse) or the beats' SpO2 more than 2
+// points (both as median absolute deviations), red and infrared correlate
+// less than 0.8, or the beats' ratio and the window's disagree by more than
+// 20 %. SpO2 under 50 is withheld (no curve is known there); over 100 is
+// shown as 100. Estimate.Reason says which check failed. Every value
+// carries uncalibrated.
 //
 // # Compared with the vendor's reference code
 //

@@ -248,10 +248,14 @@ func (e *Estimator) Push(red, ir float64) (Estimate, bool) {
 // and values are withheld as searching for MinWindow. Time goes on by lost
 // samples.
 func (e *Estimator) Gap(lost int) {
-	e.n += int64(max(lost, 0))
+	// Time is kept as a sample count; a gap is capped at 3 years so that
+	// At stays a valid Duration whatever a caller passes.
+	e.n += int64(min(max(lost, 0), int(e.fs*1e8)))
 	e.since, e.filled, e.head = 0, 0, 0
 	e.badAt = -1
 	e.refSet, e.jumps = false, 0
+	e.updates = int64(float64(e.n) / (e.cfg.Update.Seconds() * e.fs))
+	e.nextUpdate = e.updateAt(e.updates + 1)
 	for e.nextUpdate <= e.n {
 		e.updates++
 		e.nextUpdate = e.updateAt(e.updates + 1)

@@ -280,3 +280,23 @@ func TestReadings(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+// A gap of any length, however large, returns at once and keeps the time
+// on the grid.
+func TestHugeGap(t *testing.T) {
+	e := newEst(t, 25)
+	e.Gap(1 << 30)
+	s := synth{fs: 25, spo2: 95, rate: constRate(70), perfusion: 1, noise: 0.0002, seed: 2}
+	red, ir := s.gen(2)
+	es := run(e, red, ir)
+	// Estimates stay on the whole-second grid from the first sample:
+	// 2^30 samples is 42949672.96 s, so they come at ...673 s and ...674 s.
+	want := 42949674 * time.Second
+	if len(es) != 2 || es[1].At != want {
+		t.Fatalf("%d estimates, last at %v, want %v", len(es), es[len(es)-1].At, want)
+	}
+	e.Gap(math.MaxInt)
+	if est, _ := e.Push(1, 1); est.At < 0 {
+		t.Fatalf("time went negative: %v", est.At)
+	}
+}

@@ -153,8 +153,8 @@ func (m *Model) Counts() ModelCounts {
 func (m *Model) Push(red, ir uint32) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.running() {
-		return false
+	if m.unplugged || !m.running() {
+		return false // no power, or not measuring
 	}
 	shift := 3 - (m.regs[regSpO2Config] & 3) // 18 bits at 411 µs, 15 at 69 µs
 	mask := uint32(FullScale) &^ (1<<shift - 1)

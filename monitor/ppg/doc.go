@@ -32,8 +32,8 @@
 //     on half of one public recording; see its doc).
 //
 // A value is withheld (vitals.NoValue) with a flag rather than shown when
-// the signal does not support it: searching for the first 5 s after a start
-// or Gap and when fewer than 3 beats are found; artifact when beats are
+// the signal does not support it: searching for the first 5 s after a start,
+// a Restart or a Lost too long to bridge (over 0.1 s), and when fewer than 3 beats are found; artifact when beats are
 // missing at either end of the window, fewer than two thirds of the beats
 // pass the amplitude (within 2× the median) and interval (±35 %) checks,
 // the beats' shapes correlate with their average less than 0.86 (the

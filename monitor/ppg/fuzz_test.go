@@ -47,12 +47,17 @@ func FuzzEstimator(f *testing.F) {
 			}
 		}
 		// Each 8 bytes is a sample: two float32 bit patterns, or, when the
-		// first byte is 0xEE, a gap; the data repeats to fill 12 s.
+		// first byte is 0xEE, p[1] lost samples, 0xEF a restart; the data repeats
+		// to fill 12 s.
 		need := int(12 * fs)
 		for i := 0; i < need && len(data) >= 8; i++ {
 			p := data[(i*8)%(len(data)/8*8):]
-			if p[0] == 0xEE {
-				e.Gap(int(p[1]))
+			switch p[0] {
+			case 0xEE:
+				e.Lost(int(p[1]))
+				continue
+			case 0xEF:
+				e.Restart()
 				continue
 			}
 			r := float64(math.Float32frombits(binary.LittleEndian.Uint32(p)))

@@ -110,6 +110,8 @@ const (
 	// Below this SpO2 the curve is an extrapolation nobody measured.
 	minSpO2 = 50
 	segLen  = 32 // points a beat is resampled to for the shape check
+	// Lost samples up to this many seconds are bridged, not a restart.
+	maxBridge = 0.1
 	// Pulse amplitude may change by this factor between windows before it
 	// is taken as motion, for up to jumpTime seconds.
 	maxJump, jumpTime = 1.8, 10
@@ -224,6 +226,17 @@ func (e *Estimator) Push(red, ir float64) (Estimate, bool) {
 		e.badAt = e.n
 		red, ir = e.lastRed, e.lastIR
 	}
+	e.add(red, ir)
+	if e.n < e.nextUpdate {
+		return Estimate{}, false
+	}
+	e.updates++
+	e.nextUpdate = e.updateAt(e.updates + 1)
+	return e.analyse(), true
+}
+
+// add puts a sample in the window.
+func (e *Estimator) add(red, ir float64) {
 	if e.since == 0 {
 		e.redBP.settle(red)
 		e.irBP.settle(ir)
@@ -235,22 +248,34 @@ func (e *Estimator) Push(red, ir float64) (Estimate, bool) {
 	e.filled = min(e.filled+1, e.w)
 	e.n++
 	e.since++
-	if e.n < e.nextUpdate {
-		return Estimate{}, false
-	}
-	e.updates++
-	e.nextUpdate = e.updateAt(e.updates + 1)
-	return e.analyse(), true
 }
 
-// Gap says that lost samples are missing before the next one (the sensor's
-// FIFO overflowed, or the part was restarted): the signal starts afresh,
-// and values are withheld as searching for MinWindow. Time goes on by lost
-// samples.
-func (e *Estimator) Gap(lost int) {
-	// Time is kept as a sample count; a gap is capped at 3 years so that
+// Lost says that n samples are missing before the next one (the sensor's
+// FIFO overflowed). Up to maxBridge seconds are bridged by holding the last
+// sample, so a reader a little late costs no values (the checks see any
+// harm to a beat); a longer loss restarts the estimator as Restart does.
+// Time goes on by n samples either way.
+func (e *Estimator) Lost(n int) {
+	if n <= 0 {
+		return
+	}
+	if e.since > 0 && float64(n) <= maxBridge*e.fs {
+		for range n {
+			e.add(e.lastRed, e.lastIR)
+		}
+		return // an update passed in the bridge comes with the next Push
+	}
+	// Time is kept as a sample count; a loss is capped at 3 years so that
 	// At stays a valid Duration whatever a caller passes.
-	e.n += int64(min(max(lost, 0), int(e.fs*1e8)))
+	e.n += int64(min(n, int(e.fs*1e8)))
+	e.Restart()
+}
+
+// Restart says that the signal does not continue the last one (the sensor
+// was restarted, the finger moved to another sensor): the window empties
+// and values are withheld as searching for MinWindow. Estimates stay on
+// their schedule.
+func (e *Estimator) Restart() {
 	e.since, e.filled, e.head = 0, 0, 0
 	e.badAt = -1
 	e.refSet, e.jumps = false, 0

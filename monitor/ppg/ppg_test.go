@@ -238,12 +238,12 @@ func TestClippedAndBadInputWithheld(t *testing.T) {
 	}
 }
 
-func TestGapRestarts(t *testing.T) {
+func TestLongLossRestarts(t *testing.T) {
 	s := synth{fs: 100, spo2: 95, rate: constRate(70), perfusion: 1, noise: 0.0002, seed: 11}
 	red, ir := s.gen(40)
 	e := newEst(t, 100)
 	run(e, red[:2000], ir[:2000])
-	e.Gap(150) // 1.5 s lost
+	e.Lost(150) // 1.5 s lost
 	es := run(e, red[2000:], ir[2000:])
 	if es[0].At != 22*time.Second {
 		t.Fatalf("first estimate after the gap at %v, want 22s (time goes on by the lost samples)", es[0].At)
@@ -283,9 +283,9 @@ func TestReadings(t *testing.T) {
 
 // A gap of any length, however large, returns at once and keeps the time
 // on the grid.
-func TestHugeGap(t *testing.T) {
+func TestHugeLoss(t *testing.T) {
 	e := newEst(t, 25)
-	e.Gap(1 << 30)
+	e.Lost(1 << 30)
 	s := synth{fs: 25, spo2: 95, rate: constRate(70), perfusion: 1, noise: 0.0002, seed: 2}
 	red, ir := s.gen(2)
 	es := run(e, red, ir)
@@ -295,8 +295,43 @@ func TestHugeGap(t *testing.T) {
 	if len(es) != 2 || es[1].At != want {
 		t.Fatalf("%d estimates, last at %v, want %v", len(es), es[len(es)-1].At, want)
 	}
-	e.Gap(math.MaxInt)
+	e.Lost(math.MaxInt)
 	if est, _ := e.Push(1, 1); est.At < 0 {
 		t.Fatalf("time went negative: %v", est.At)
+	}
+}
+
+// A few samples lost mid-stream (a reader a little late) are bridged: the
+// values go on, right, and time moves on by the lost samples.
+func TestShortLossBridged(t *testing.T) {
+	for _, fs := range []float64{25, 100, 400} {
+		s := synth{fs: fs, spo2: 92, rate: constRate(80), perfusion: 1, noise: 0.0002, seed: 12}
+		red, ir := s.gen(40)
+		e := newEst(t, fs)
+		var es []Estimate
+		lost := int(fs / 20) // 50 ms
+		step := int(fs * 1.3)
+		for i := 0; i < len(red); i++ {
+			if i > 0 && i%step == 0 {
+				e.Lost(lost)
+				i += lost - 1 // those samples never arrive
+				continue
+			}
+			if est, ok := e.Push(red[i], ir[i]); ok {
+				es = append(es, est)
+			}
+		}
+		checkFlags(t, "bridged", es)
+		for k, est := range es {
+			if est.At > 6*time.Second && (est.SpO2 == vitals.NoValue || math.Abs(float64(est.SpO2)-92) > 2 || math.Abs(float64(est.Pulse)-80) > 3) {
+				t.Errorf("%vHz at %v: %+v", fs, est.At, est)
+			}
+			if k > 0 && est.At-es[k-1].At > time.Second+time.Second/10 {
+				t.Errorf("%vHz: estimates at %v and %v: one skipped", fs, es[k-1].At, est.At)
+			}
+		}
+		if last := es[len(es)-1].At; last < 39*time.Second {
+			t.Errorf("%vHz: last estimate at %v: time did not go on through the losses", fs, last)
+		}
 	}
 }

@@ -11,8 +11,9 @@
 //	0.015625,78365,97863,,
 //
 // A header row names the columns, in any order: time (seconds, from any
-// origin, strictly increasing, evenly spaced: the sample rate is taken from
-// it), red and ir (light, any linear unit, non-negative), and optionally
+// origin, strictly increasing; the sample rate is taken from it: steps may
+// jitter by up to half the median step, a step of k medians says k − 1
+// samples were lost, a step under half the median is refused), red and ir (light, any linear unit, non-negative), and optionally
 // ref_spo2 (%) and ref_hr (/min), a reference oximeter's readings, empty
 // where none was taken. A reference value holds for the rows after it until
 // the next. Other columns are refused, so a misspelt name is not silently
@@ -37,7 +38,10 @@ type Recording struct {
 	Rate           float64 // samples per second
 	Red, IR        []float64
 	RefSpO2, RefHR []float64 // per sample, NaN when unknown
-	Comments       []string
+	// Lost says how many samples are missing before sample i (only where
+	// some are), from the gaps in the time column.
+	Lost     map[int]int
+	Comments []string
 }
 
 // Len is the number of samples.
@@ -131,11 +135,11 @@ func ReadCSV(rd io.Reader, name string) (*Recording, error) {
 	if len(times) < 2 {
 		return nil, fmt.Errorf("%s: %d samples: too short", name, len(times))
 	}
-	rate, err := evenRate(times)
+	rate, lost, err := sampleRate(times)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	rec.Rate = rate
+	rec.Rate, rec.Lost = rate, lost
 	// A reference holds until the next one.
 	for _, ref := range [][]float64{rec.RefSpO2, rec.RefHR} {
 		for i := 1; i < len(ref); i++ {
@@ -147,9 +151,12 @@ func ReadCSV(rd io.Reader, name string) (*Recording, error) {
 	return rec, nil
 }
 
-// evenRate gives the sample rate of times, which must be evenly spaced
-// within 25 % of the median step (a lost sample shows as a double step).
-func evenRate(times []float64) (float64, error) {
+// sampleRate gives the sample rate of times and the samples missing before
+// each (by index, only where some are). A step within half to one and a half
+// times the median step is one sample (host timestamps jitter); a longer
+// step is round(step/median) − 1 lost samples; a shorter one means doubled
+// samples and is an error.
+func sampleRate(times []float64) (float64, map[int]int, error) {
 	steps := make([]float64, len(times)-1)
 	for i := range steps {
 		steps[i] = times[i+1] - times[i]
@@ -157,15 +164,36 @@ func evenRate(times []float64) (float64, error) {
 	s := slices.Clone(steps)
 	slices.Sort(s)
 	med := s[len(s)/2]
+	if !(med > 0) || math.IsInf(med, 0) {
+		return 0, nil, fmt.Errorf("median time step %v s: no sample rate", med)
+	}
+	var lost map[int]int
+	total := 0
 	for i, d := range steps {
-		if math.Abs(d-med) > 0.25*med {
-			return 0, fmt.Errorf("sample %d: time step %.6f s, the median is %.6f s: samples are not evenly spaced (lost or doubled?)", i+1, d, med)
+		switch {
+		case d < 0.5*med:
+			return 0, nil, fmt.Errorf("sample %d: time step %.6f s, under half the median %.6f s: doubled samples?", i+1, d, med)
+		case d >= 1.5*med:
+			k := int(math.Round(d/med)) - 1
+			if k > 1<<24 {
+				return 0, nil, fmt.Errorf("sample %d: a gap of %.0f s", i+1, d)
+			}
+			if lost == nil {
+				lost = map[int]int{}
+			}
+			lost[i+1] = k
+			total += k
 		}
 	}
-	return float64(len(steps)) / (times[len(times)-1] - times[0]), nil
+	rate := float64(len(steps)+total) / (times[len(times)-1] - times[0])
+	if math.IsInf(rate, 0) || !(rate > 0) {
+		return 0, nil, fmt.Errorf("time span %v s: no sample rate", times[len(times)-1]-times[0])
+	}
+	return rate, lost, nil
 }
 
-// WriteCSV writes rec in the CSV format, its comments first.
+// WriteCSV writes rec in the CSV format, its comments first; lost samples
+// show as longer time steps.
 func WriteCSV(w io.Writer, rec *Recording) error {
 	if rec.Rate <= 0 {
 		return errors.New("ppgdata: recording without a rate")
@@ -181,7 +209,9 @@ func WriteCSV(w io.Writer, rec *Recording) error {
 		}
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
+	skipped := 0
 	for i := range rec.Red {
+		skipped += rec.Lost[i]
 		var s, h float64 = math.NaN(), math.NaN()
 		if i < len(rec.RefSpO2) {
 			s = rec.RefSpO2[i]
@@ -189,7 +219,7 @@ func WriteCSV(w io.Writer, rec *Recording) error {
 		if i < len(rec.RefHR) {
 			h = rec.RefHR[i]
 		}
-		fmt.Fprintf(bw, "%.6f,%s,%s,%s,%s\n", float64(i)/rec.Rate, num(rec.Red[i]), num(rec.IR[i]), num(s), num(h))
+		fmt.Fprintf(bw, "%.6f,%s,%s,%s,%s\n", float64(i+skipped)/rec.Rate, num(rec.Red[i]), num(rec.IR[i]), num(s), num(h))
 	}
 	return bw.Flush()
 }

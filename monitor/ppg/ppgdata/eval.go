@@ -47,6 +47,9 @@ func Evaluate(rec *Recording, o Options) ([]Pair, error) {
 	window := int(math.Round(est.Config().Window.Seconds() * rec.Rate))
 	var pairs []Pair
 	for i := range rec.Red {
+		if k := rec.Lost[i]; k > 0 {
+			est.Lost(k)
+		}
 		e, ok := est.Push(rec.Red[i], rec.IR[i])
 		if !ok {
 			continue

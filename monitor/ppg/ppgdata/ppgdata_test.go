@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chairside/chairside/monitor/ppg"
 	"github.com/chairside/chairside/monitor/vitals"
@@ -72,7 +73,7 @@ func TestCSVErrorsNameTheLine(t *testing.T) {
 		{"time,red,ir,ref_spo2\n0,1,2,101\n", ":2: ref_spo2 101"},
 		{"time,red,ir,ref_hr\n0,1,2,-3\n", ":2: ref_hr -3"},
 		{"time,red,ir\n0,1,2\n", "1 samples: too short"},
-		{"time,red,ir\n0,1,2\n0.01,1,2\n0.02,1,2\n0.04,1,2\n0.05,1,2\n", "sample 3: time step 0.020000 s"},
+		{"time,red,ir\n0,1,2\n0.01,1,2\n0.02,1,2\n0.024,1,2\n0.034,1,2\n", "sample 3: time step 0.004000 s, under half"},
 		{"", "0 samples"},
 	} {
 		_, err := ReadCSV(strings.NewReader(c.in), "f.csv")
@@ -200,8 +201,42 @@ func TestEvaluate(t *testing.T) {
 	if p := PulseFigures(pairs, false); p.N < 14 || p.Arms > 1.5 {
 		t.Fatalf("pulse %v", p)
 	}
+	// 2 s lost after 10 s: time goes on by them, and the estimator starts
+	// afresh (searching) after them; no estimate falls inside the gap.
+	rec.Lost = map[int]int{500: 100}
+	gap, err := Evaluate(rec, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(gap); n != 20 || gap[n-1].At != 22*time.Second || gap[11].Flags&vitals.Searching == 0 {
+		t.Fatalf("with a loss: %d pairs, last at %v, pair 11 %+v", n, gap[n-1].At, gap[11])
+	}
+	rec.Lost = nil
 	last, err := Evaluate(rec, Options{LastOnly: true})
 	if err != nil || len(last) != 1 || last[0].At != pairs[len(pairs)-1].At {
 		t.Fatalf("last only: %+v %v", last, err)
+	}
+}
+
+// Host timestamps jitter; a long step is lost samples, which Evaluate hands
+// to the estimator.
+func TestCSVJitterAndLoss(t *testing.T) {
+	in := "time,red,ir\n0,1,2\n0.012,1,2\n0.019,1,2\n0.030,1,2\n0.070,1,2\n0.080,1,2\n"
+	rec, err := ReadCSV(strings.NewReader(in), "j.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Steps 12, 7, 11 ms are samples; 40 ms is 3 lost; 10 ms a sample:
+	// 5 steps + 3 lost over 80 ms.
+	if math.Abs(rec.Rate-100) > 1e-9 || len(rec.Lost) != 1 || rec.Lost[4] != 3 {
+		t.Fatalf("rate %v, lost %v", rec.Rate, rec.Lost)
+	}
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, rec); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadCSV(&buf, "back.csv")
+	if err != nil || back.Lost[4] != 3 || back.Len() != 6 {
+		t.Fatalf("written back: %v %v", back, err)
 	}
 }

@@ -17,10 +17,12 @@ import (
 //
 //	go test -run '^TestAccuracy$' -v ./monitor/ppg/ppgdata -args -data DIR
 //	go test -run '^TestAccuracy$' -v ./monitor/ppg/ppgdata -args -oxiwear OxiWear/spo2-data/proto1 [-convert OUTDIR]
+//	go test -run '^TestAccuracy$' -v ./monitor/ppg/ppgdata -args -data OUTDIR -minwindow 3s -lastonly (the same figures)
 var (
 	dataDir    = flag.String("data", "", "directory of recordings in the ppgdata CSV format (*.csv)")
 	oxiwearDir = flag.String("oxiwear", "", "the OxiWear spo2-data/proto1 directory")
 	convertDir = flag.String("convert", "", "with -oxiwear: also write the recordings here in the CSV format")
+	lastOnly   = flag.Bool("lastonly", false, "keep only each recording's last estimate (clips with one reference each; implied by -oxiwear)")
 	minWindow  = flag.Duration("minwindow", 0, "signal needed before the first value (default: the estimator's 5s, 3s with -oxiwear, whose clips are 3-6 s)")
 )
 
@@ -70,7 +72,7 @@ func TestAccuracy(t *testing.T) {
 		t.Skip("no -data or -oxiwear directory given")
 	}
 	recs, clips := loadRecordings(t)
-	opts := Options{LastOnly: clips}
+	opts := Options{LastOnly: clips || *lastOnly}
 	opts.Config.MinWindow = *minWindow
 	if clips && *minWindow == 0 {
 		opts.Config.MinWindow = 3 * time.Second

@@ -54,7 +54,9 @@
 //     scale), sample rate bits 4..2 (50, 100, 200, 400, 800, 1000, 1600, 3200
 //     per second), pulse width bits 1..0 (69, 118, 215, 411 µs = 15, 16, 17,
 //     18 bits). Not every pair is allowed: in SpO2 mode 411 µs allows at most
-//     400 per second, 215 µs 800, 118 µs 1000 (datasheet table 11/12).
+//     400 per second, 215 µs 800, 118 µs 1000, 69 µs 1600 (the datasheet's
+//     table of allowed SpO2-mode settings; these limits were not checked on
+//     a part).
 //   - 0x0C LED1_PA (red), 0x0D LED2_PA (IR): 0.2 mA per step, 0xFF ≈ 51 mA.
 //   - 0x1F TEMP_INT (signed °C), 0x20 TEMP_FRAC (× 0.0625 °C), 0x21 TEMP_EN
 //     bit 0 starts a conversion and clears itself when done (about 29 ms).

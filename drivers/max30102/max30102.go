@@ -73,7 +73,7 @@ var (
 	pulseWidths = []int{69, 118, 215, 411}
 	// maxRateSpO2[i] is the highest sample rate pulse width i allows in
 	// SpO2 mode (datasheet table 12).
-	maxRateSpO2 = []int{3200, 1000, 800, 400}
+	maxRateSpO2 = []int{1600, 1000, 800, 400}
 	adcRanges   = []int{2048, 4096, 8192, 16384}
 	averagings  = []int{1, 2, 4, 8, 16, 32}
 )

@@ -119,6 +119,7 @@ func TestOptsRejected(t *testing.T) {
 	for name, f := range map[string]func(*Opts){
 		"rate":          func(o *Opts) { o.SampleRate = 300 },
 		"rate vs pulse": func(o *Opts) { o.SampleRate = 800 }, // 411 µs allows 400/s
+		"3200 in SpO2":  func(o *Opts) { o.SampleRate, o.PulseWidth = 3200, 69 },
 		"pulse":         func(o *Opts) { o.PulseWidth = 100 },
 		"range":         func(o *Opts) { o.ADCRange = 1000 },
 		"averaging":     func(o *Opts) { o.Averaging = 3 },

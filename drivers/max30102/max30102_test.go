@@ -399,3 +399,31 @@ func TestModelResolutionAndClip(t *testing.T) {
 		t.Errorf("%#x %#x", dst[0].Red, dst[0].IR)
 	}
 }
+
+func TestOptsEncoding(t *testing.T) {
+	o := Opts{Addr: 0x57, SampleRate: 100, Averaging: 1, PulseWidth: 215, ADCRange: 4096,
+		RedCurrent: 25400 * physic.MicroAmpere, IRCurrent: 0, Rollover: true, AlmostFull: 0, FingerIR: 1}
+	rec := &i2ctest.Record{Bus: NewModel()}
+	if _, err := New(rec, &o); err != nil {
+		t.Fatal(err)
+	}
+	want := map[byte][]byte{
+		0x08: {0x10},       // average 1, rollover, A_FULL at 0 free
+		0x0A: {0x26},       // 4096 nA (01), 100/s (001), 215 µs (10)
+		0x0C: {0x7F, 0x00}, // 25.4 mA = 127 steps, IR off
+	}
+	for _, op := range rec.Ops {
+		if w, ok := want[op.W[0]]; ok && len(op.W) > 1 {
+			if string(op.W[1:]) != string(w) {
+				t.Errorf("register %#02x written %#v, want %#v", op.W[0], op.W[1:], w)
+			}
+			delete(want, op.W[0])
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("registers never written: %v", want)
+	}
+	if got := o.OutputRate(); got != 100 {
+		t.Errorf("output rate %v", got)
+	}
+}

@@ -59,3 +59,55 @@ func TestBreathingAndArrhythmia(t *testing.T) {
 		}
 	}
 }
+
+// A desaturation: 97 % down to 80 % over 30 s and back over 20 s. Values
+// follow with the window's delay (about half of it) and are not withheld
+// because R changes inside the window.
+func TestFollowsDesaturation(t *testing.T) {
+	truth := func(tt float64) float64 {
+		switch {
+		case tt < 10:
+			return 97
+		case tt < 40:
+			return 97 - 17*(tt-10)/30
+		case tt < 60:
+			return 80 + 17*(tt-40)/20
+		}
+		return 97
+	}
+	for _, fs := range []float64{25, 100} {
+		rng := rand.New(rand.NewPCG(3, uint64(fs)))
+		n := int(70 * fs)
+		red, ir := make([]float64, n), make([]float64, n)
+		for i := range n {
+			tt := float64(i) / fs
+			ph := 70.0 / 60 * tt
+			p := pulseShape(ph - math.Floor(ph))
+			ac := 0.01
+			ir[i] = math.Round(120000 * (1 - ac*p + 0.0002*rng.NormFloat64()))
+			red[i] = math.Round(90000 * (1 - ratioFor(truth(tt))*ac*p + 0.0002*rng.NormFloat64()))
+		}
+		es := run(newEst(t, fs), red, ir)
+		checkFlags(t, "desaturation", es)
+		withheld := 0
+		for _, e := range es {
+			sec := e.At.Seconds()
+			if sec <= 6 {
+				continue
+			}
+			if e.SpO2 == vitals.NoValue {
+				withheld++
+				continue
+			}
+			// The window's middle, give or take its half.
+			lo := min(truth(sec), truth(sec-4), truth(sec-8))
+			hi := max(truth(sec), truth(sec-4), truth(sec-8))
+			if float64(e.SpO2) < lo-2 || float64(e.SpO2) > hi+2 {
+				t.Errorf("%vHz at %v: SpO2 %d, truth over the window %.0f-%.0f", fs, e.At, e.SpO2, lo, hi)
+			}
+		}
+		if withheld > 3 {
+			t.Errorf("%vHz: %d estimates withheld during a clean desaturation", fs, withheld)
+		}
+	}
+}

@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 LDFLAGS := -s -w -X github.com/chairside/chairside/cmd/internal/buildinfo.stamped=$(VERSION)
 FUZZTIME ?= 60s
 
-.PHONY: all build test vet fmt-check bench fuzz cross demo clean
+.PHONY: all build test vet fmt-check bench fuzz cross demo clean accuracy
 
 all: build
 
@@ -36,6 +36,17 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$pkg || exit 1; \
 	  done; \
 	done
+
+## accuracy: SpO2 Arms and bias and pulse-rate error of monitor/ppg (and of
+## the textbook baseline) on recordings: DATA=dir of CSV files in the
+## ppgdata format, or OXIWEAR=dir of the OxiWear spo2-data/proto1 files
+## (git clone https://github.com/aarusso/OxiWear; not in this repository);
+## ARGS adds flags, e.g. ARGS='-minwindow 3s -lastonly' for short clips.
+accuracy:
+	@if [ -n "$(OXIWEAR)" ]; then args="-oxiwear $(OXIWEAR)"; \
+	elif [ -n "$(DATA)" ]; then args="-data $(DATA)"; \
+	else echo "usage: make accuracy DATA=dir | OXIWEAR=dir/spo2-data/proto1"; exit 2; fi; \
+	$(GO) test -count=1 -run '^TestAccuracy$$' -v ./monitor/ppg/ppgdata -args $$args $(ARGS)
 
 ## cross: the Raspberry Pi builds (arm v6, v7, arm64), static.
 cross:

@@ -137,11 +137,13 @@ class Chair {
       const v = M.vitalView(c[k], n, this.seen[k].at, online);
       setText(r[k], v.text);
       setClass(r[k], "stale", v.stale);
+      setClass(r[k], "missing", v.text === "—");
       setText(r[k + "why"], v.why);
     }
     const nb = M.nibpView(c.nibp, n);
     setText(r.nibp, nb.text);
     setClass(r.nibp, "stale", nb.stale || !online);
+    setClass(r.nibp, "missing", nb.text === "—");
     setText(r.nibpage, nb.why ? `${nb.age} · ${nb.why}` : nb.age);
     const next = M.parseTime(c.session?.next_nibp);
     setText(r.nibpnext, Number.isFinite(next) ? `next ${M.fmtHM(next)}${next > n ? ` (in ${M.fmtDuration(next - n)})` : " (due)"}` : "");
@@ -483,11 +485,21 @@ function drawDetail(c, tr, alarms, from, to) {
     }
   }
   ph.sort((a, b) => a.start - b.start);
+  // A session starts in baseline: before the first phase this page saw.
+  if (Number.isFinite(started) && (!ph.length || ph[0].start > started)) ph.unshift({ phase: "baseline", start: started });
   for (let i = 0; i < ph.length; i++) {
     const end = i + 1 < ph.length ? ph[i + 1].start : to * 1000;
     if (PHASE_COLOURS[ph[i].phase]) bands.push([ph[i].start / 1000, end / 1000, ph[i].phase]);
   }
-  const marks = alarms.filter((a) => a.phase === "start").map((a) => [M.parseTime(a.started || a.t) / 1000, M.RANK[a.priority] ? a.priority : "high"]);
+  // One line per alarm at its start, in its highest priority.
+  const starts = new Map();
+  for (const a of alarms) {
+    const id = M.str(a.id), t = M.parseTime(a.started || a.t), p = M.RANK[a.priority] ? a.priority : "high";
+    const o = starts.get(id);
+    if (!o) starts.set(id, [t / 1000, p]);
+    else if (M.RANK[p] > M.RANK[o[1]]) o[1] = p;
+  }
+  const marks = [...starts.values()];
   const draw = (u) => {
     const ctx = u.ctx;
     ctx.save();
@@ -514,7 +526,7 @@ function drawDetail(c, tr, alarms, from, to) {
   detailPlot = new uPlot({
     width, height: 320,
     scales: { x: { time: true, range: [from, to] }, pct: { range: [70, 100] }, mm: { range: [30, 220] } },
-    axes: [{ stroke: "#ccc", grid: { stroke: "#333" } }, { scale: "pct", stroke: "#4aa8ff", grid: { stroke: "#333" } }, { scale: "mm", side: 1, stroke: "#ccc", grid: { show: false } }],
+    axes: [{ stroke: "#ccc", grid: { stroke: "#333" }, values: (u, splits) => splits.map((x) => M.fmtHM(x * 1000)) }, { scale: "pct", stroke: "#4aa8ff", grid: { stroke: "#333" } }, { scale: "mm", side: 1, stroke: "#ccc", grid: { show: false } }],
     series: [{}, { label: "SpO2 %", stroke: "#4aa8ff", width: 2, scale: "pct" }, { label: "Pulse /min", stroke: "#5fd35f", width: 1.5, scale: "mm" },
       { label: "Systolic", ...dot("#ff8c42") }, { label: "Diastolic", ...dot("#ffd166") }, { label: "Mean", ...dot("#d0d0d0") }],
     hooks: { drawClear: [draw] },

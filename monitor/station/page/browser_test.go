@@ -18,7 +18,7 @@ import (
 
 // browser is one headless Debian chromium with one tab.
 type browser struct {
-	t         *testing.T
+	t         testing.TB
 	ctx       context.Context
 	artifacts string
 
@@ -28,7 +28,7 @@ type browser struct {
 
 // newBrowser starts chromium, or skips when it is not installed (fails
 // when CHAIRSIDE_REQUIRE names chromium, as CI sets).
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
@@ -82,7 +82,7 @@ func newBrowser(t *testing.T) *browser {
 }
 
 // artifactDir is $CHAIRSIDE_ARTIFACTS/<test> or a kept temp dir.
-func artifactDir(t *testing.T) string {
+func artifactDir(t testing.TB) string {
 	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
 	dir := os.Getenv("CHAIRSIDE_ARTIFACTS")
 	var err error

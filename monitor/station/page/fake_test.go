@@ -21,7 +21,7 @@ import (
 // to now, an event stream the test pushes CHAIR events into, sign-in, and
 // a cmd endpoint that records what the page sent.
 type fakeStation struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu        sync.Mutex
@@ -70,7 +70,7 @@ func shiftTimes(v any, d time.Duration) any {
 	return v
 }
 
-func newFakeStation(t *testing.T, fixture string) *fakeStation {
+func newFakeStation(t testing.TB, fixture string) *fakeStation {
 	t.Helper()
 	b, err := os.ReadFile(fixture)
 	if err != nil {
@@ -347,7 +347,7 @@ func (f *fakeStation) commands() []recordedCmd {
 
 // asMap turns a wire payload into the generic form a CHAIR holds, so the
 // page is fed exactly what monitor/wire encodes.
-func asMap(t *testing.T, v any) map[string]any {
+func asMap(t testing.TB, v any) map[string]any {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -360,7 +360,7 @@ func asMap(t *testing.T, v any) map[string]any {
 	return m
 }
 
-func vital(t *testing.T, param string, value *float64, at time.Time, flags ...string) map[string]any {
+func vital(t testing.TB, param string, value *float64, at time.Time, flags ...string) map[string]any {
 	unit := map[string]string{"spo2": "%", "pulse": "/min"}[param]
 	v := wire.Vital{Record: wire.Record{V: 1, Stream: "9f2c4a1b7d3e5f60", Seq: uint64(at.UnixMilli()), Boot: 3, ClockSynced: true},
 		T: wire.At(at), Session: "s-20261122-0720-3", Param: param, Unit: unit, Source: "nonin", Flags: append([]string{}, flags...)}
@@ -372,7 +372,7 @@ func vital(t *testing.T, param string, value *float64, at time.Time, flags ...st
 
 func fp(v float64) *float64 { return &v }
 
-func alarm(t *testing.T, id, condition, priority, state string, value, limit float64, message string, ackedBy *string, started time.Time) map[string]any {
+func alarm(t testing.TB, id, condition, priority, state string, value, limit float64, message string, ackedBy *string, started time.Time) map[string]any {
 	a := wire.Alarm{Record: wire.Record{V: 1, ClockSynced: true}, T: wire.At(time.Now()), Session: "s-20261122-0720-3",
 		ID: id, Condition: condition, Kind: wire.KindPhysiological, Priority: priority, Phase: wire.PhaseUpdate, State: state,
 		ConditionActive: state == "active" || state == "acknowledged", Value: wire.N(value), Limit: wire.N(limit),

@@ -53,7 +53,9 @@ class Chair {
     this.seen = { spo2: { t: "", at: NaN }, pulse: { t: "", at: NaN } };
     this.alarms = [];
     this.alarmSig = "";
-    this.spark = { spo2: [], pulse: [], dirty: false, plot: null, loaded: false };
+    // The sparkline's points, kept only once the tile has been on screen
+    // (500 chairs' half hours would cost the page tens of megabytes).
+    this.spark = { spo2: { x: [], y: [] }, pulse: { x: [], y: [] }, dirty: false, plot: null, wanted: false, visible: false };
     this.phases = []; // [{phase, start}] seen in session payloads
     this.build();
   }
@@ -96,7 +98,12 @@ class Chair {
       if (pt !== this.seen[k].t) {
         this.seen[k] = { t: pt, at: now() };
         const v = M.num(p?.value), ts = M.parseTime(pt);
-        if (Number.isFinite(ts)) { this.spark[k].push([ts / 1000, v]); this.spark.dirty = true; }
+        if (this.spark.wanted && Number.isFinite(ts)) {
+          const s = this.spark[k];
+          s.x.push(ts / 1000); s.y.push(v);
+          trimSeries(s, now() / 1000 - 1800);
+          this.spark.dirty = true;
+        }
       }
     }
     const s = M.isObj(c.session) ? c.session : null;
@@ -164,17 +171,14 @@ class Chair {
   drawSpark() {
     const sp = this.spark;
     const cut = now() / 1000 - 1800;
-    for (const k of ["spo2", "pulse"]) {
-      let i = 0;
-      while (i < sp[k].length && sp[k][i][0] < cut) i++;
-      if (i) sp[k].splice(0, i);
-    }
+    trimSeries(sp.spo2, cut);
+    trimSeries(sp.pulse, cut);
     sp.dirty = false;
     if (typeof uPlot === "undefined") return;
     const data = joinSeries([sp.spo2, sp.pulse]);
     if (!sp.plot) {
       sp.plot = new uPlot({
-        width: 280, height: 56, legend: { show: false }, cursor: { show: false },
+        width: Math.max(200, this.r.spark.clientWidth || 280), height: 56, legend: { show: false }, cursor: { show: false },
         axes: [{ show: false }, { show: false, scale: "pct" }, { show: false, scale: "bpm" }],
         scales: { x: { time: true }, pct: { range: [70, 100] }, bpm: { range: [30, 180] } },
         series: [{}, { stroke: "#4aa8ff", width: 1.5, scale: "pct" }, { stroke: "#5fd35f", width: 1, scale: "bpm" }],
@@ -183,19 +187,27 @@ class Chair {
   }
 }
 
-// joinSeries aligns [[t,v],...] lists on one time axis for uPlot; a series
-// has undefined where it has no point (uPlot joins across) and keeps a
-// sensor's null (uPlot leaves a gap: no value is never drawn as one).
-function joinSeries(lists) {
-  const xs = [...new Set(lists.flatMap((l) => l.map((p) => p[0])))].sort((a, b) => a - b);
+// joinSeries aligns {x: [...], y: [...]} series (x in seconds) on one time
+// axis for uPlot; a series has undefined where it has no point (uPlot joins
+// across) and keeps a sensor's null (uPlot leaves a gap: no value is never
+// drawn as one).
+function joinSeries(series) {
+  const xs = [...new Set(series.flatMap((s) => s.x))].sort((a, b) => a - b);
   const at = new Map(xs.map((x, i) => [x, i]));
   const out = [xs];
-  for (const l of lists) {
+  for (const s of series) {
     const ys = new Array(xs.length).fill(undefined);
-    for (const [x, y] of l) ys[at.get(x)] = y;
+    for (let i = 0; i < s.x.length; i++) ys[at.get(s.x[i])] = s.y[i];
     out.push(ys);
   }
   return out;
+}
+
+// trimSeries drops points before cut (seconds).
+function trimSeries(s, cut) {
+  let i = 0;
+  while (i < s.x.length && s.x[i] < cut) i++;
+  if (i) { s.x.splice(0, i); s.y.splice(0, i); }
 }
 
 function alarmItem(a, withChair) {
@@ -229,7 +241,7 @@ function chairFor(id) {
     const grid = $("grid");
     const after = [...chairs.keys()].sort().find((k) => k > id);
     grid.insertBefore(c.tile, after ? chairs.get(after).tile : null);
-    loadSpark(c);
+    tileSeen.observe(c.tile);
   }
   return c;
 }
@@ -238,9 +250,11 @@ function takeChair(c) {
   if (!M.isObj(c) || typeof c.chair !== "string" || c.chair === "") return;
   const ch = chairFor(c.chair);
   ch.update(c);
-  if (alarmListDirty) renderAlarmList();
   if (detail === c.chair) renderDetailHead(ch);
-  updateSound();
+  if (alarmListDirty) {
+    renderAlarmList();
+    updateSound(); // at once for a new alarm; otherwise every 250 ms
+  }
 }
 
 function renderAlarmList() {
@@ -254,6 +268,16 @@ function renderAlarmList() {
 
 // ---- sparklines: 30 minutes from the trend API, then live values
 
+// A tile's sparkline is fetched when the tile first comes on screen and
+// drawn only while it is there.
+const tileSeen = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    const c = chairs.get(e.target.dataset.chair);
+    if (!c) continue;
+    c.spark.visible = e.isIntersecting;
+    if (e.isIntersecting && !c.spark.wanted) { c.spark.wanted = true; loadSpark(c); }
+  }
+});
 const sparkQueue = [];
 let sparkLoading = 0;
 function loadSpark(c) { sparkQueue.push(c); pumpSparks(); }
@@ -264,17 +288,32 @@ function pumpSparks() {
     const to = now(), from = to - 1800000;
     fetchJSON(`/api/chairs/${encodeURIComponent(c.id)}/trend?from=${iso(from)}&to=${iso(to)}`)
       .then((tr) => {
-        const old = (k) => (Array.isArray(tr?.[k]) ? tr[k] : [])
-          .map((p) => [M.parseTime(p?.[0]) / 1000, M.num(p?.[1])]).filter((p) => Number.isFinite(p[0]));
         for (const k of ["spo2", "pulse"]) {
-          const first = c.spark[k].length ? c.spark[k][0][0] : Infinity;
-          c.spark[k] = old(k).filter((p) => p[0] < first).concat(c.spark[k]);
+          const old = trendSeries(tr, k, 1), live = c.spark[k];
+          const first = live.x.length ? live.x[0] : Infinity;
+          let n = 0;
+          while (n < old.x.length && old.x[n] < first) n++;
+          c.spark[k] = { x: old.x.slice(0, n).concat(live.x), y: old.y.slice(0, n).concat(live.y) };
         }
         c.spark.dirty = true;
+        if (c.spark.visible) c.drawSpark();
       })
       .catch((e) => console.warn("trend", c.id, e))
       .finally(() => { sparkLoading--; pumpSparks(); });
   }
+}
+
+// trendSeries reads one column of a trend answer ([[t, v, ...], ...]);
+// rows without a time are skipped, values that are not numbers are null.
+function trendSeries(tr, k, col) {
+  const x = [], y = [];
+  for (const p of Array.isArray(tr?.[k]) ? tr[k] : []) {
+    if (!Array.isArray(p)) continue;
+    const t = M.parseTime(p[0]);
+    if (!Number.isFinite(t)) continue;
+    x.push(t / 1000); y.push(M.num(p[col]));
+  }
+  return { x, y };
 }
 
 function iso(ms) { return new Date(ms).toISOString(); }
@@ -469,9 +508,7 @@ const PHASE_COLOURS = { baseline: "rgba(120,140,200,0.15)", infusion: "rgba(180,
 const PRIO_COLOURS = { high: "#ff3b3b", medium: "#ffc400", low: "#27d3e6" };
 
 function drawDetail(c, tr, alarms, from, to) {
-  const pts = (k, i) => (Array.isArray(tr?.[k]) ? tr[k] : []).filter(Array.isArray)
-    .map((p) => [M.parseTime(p[0]) / 1000, M.num(p[i])]).filter((p) => Number.isFinite(p[0]));
-  const data = joinSeries([pts("spo2", 1), pts("pulse", 1), pts("nibp", 1), pts("nibp", 2), pts("nibp", 3)]);
+  const data = joinSeries([trendSeries(tr, "spo2", 1), trendSeries(tr, "pulse", 1), trendSeries(tr, "nibp", 1), trendSeries(tr, "nibp", 2), trendSeries(tr, "nibp", 3)]);
   // Phase bands from what this page saw, plus the summary's lengths.
   const bands = [];
   const ph = c.phases.slice();
@@ -705,7 +742,7 @@ function start() {
   connect();
   setInterval(watchdog, 500);
   setInterval(tick, 1000);
-  setInterval(() => { for (const c of chairs.values()) if (c.spark.dirty) c.drawSpark(); }, 5000);
+  setInterval(() => { for (const c of chairs.values()) if (c.spark.dirty && c.spark.visible) c.drawSpark(); }, 5000);
   setInterval(updateSound, 250);
   updateSound();
 }

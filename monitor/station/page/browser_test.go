@@ -246,6 +246,30 @@ func TestPageInBrowser(t *testing.T) {
 		if !strings.Contains(st, "<img src=x") {
 			t.Errorf("station condition text %q", st)
 		}
+		// Malformed events are dropped or shown as missing; the page goes on.
+		f.sendRaw("chair", "{not json")
+		f.sendRaw("heartbeat", "<b>")
+		f.send("chair", []any{1, 2})
+		f.send("chair", map[string]any{"chair": 5})
+		f.send("chair", map[string]any{"chair": ""})
+		f.send("chair", map[string]any{"chair": "chair-02", "online": "yes", "alarms": "x", "station_alarms": []any{nil, 3, map[string]any{"priority": "high"}},
+			"spo2": []any{}, "pulse": map[string]any{"value": 10, "t": 17}, "nibp": map[string]any{"systolic": "128", "diastolic": 82}, "session": "str"})
+		sp := tileSel("chair-02", `[data-param="spo2"]`)
+		b.wait("garbled chair-02 shown as missing", textOf(sp)+` === "—" && `+textOf(tileSel("chair-02", `[data-param="nibp"]`))+` === "—"`, 2*time.Second)
+		pu := tileSel("chair-02", `[data-param="pulse"]`)
+		if got := eval[string](b, textOf(pu)); got != "10" || !eval[bool](b, fmt.Sprintf(`document.querySelector(%s).classList.contains("stale")`, q(pu))) {
+			t.Errorf("pulse 10 whose time is not a time shown as %q, want 10 struck through as not current", got)
+		}
+		if got := eval[string](b, fmt.Sprintf(`document.querySelector(%s)?.dataset.priority ?? "none"`, q(tileSel("chair-02", `[data-condition="unknown"]`)))); got != "high" {
+			t.Errorf("a station condition without a known shape shows priority %q, want high (never hidden)", got)
+		}
+		if n := eval[int](b, `document.querySelectorAll("#grid [data-chair]").length`); n != 3 {
+			t.Errorf("%d tiles after malformed events, want 3 (none made from bad ids)", n)
+		}
+		f.update("chair-02", func(map[string]any) {}) // back to its real state
+		b.wait("chair-02 back", textOf(sp)+` === "91"`, 2*time.Second)
+		time.Sleep(200 * time.Millisecond)
+		b.noExceptions()
 	})
 
 	t.Run("stale values struck through", func(t *testing.T) {
@@ -452,9 +476,28 @@ func TestPageInBrowser(t *testing.T) {
 		b.wait("session window", `document.querySelector('#detail [data-window="session"]').classList.contains("on")`, 2*time.Second)
 		time.Sleep(500 * time.Millisecond)
 		b.shot("08-detail")
+		if !eval[bool](b, `document.getElementById("alarm-panel").getBoundingClientRect().width > 0 && document.querySelectorAll("#alarm-list [data-alarm]").length > 0`) {
+			t.Error("the alarm list across chairs is not in view beside the detail")
+		}
+		b.do(chromedp.Navigate(f.srv.URL + "/#chair=chair-99"))
+		b.wait("unknown chair said", `document.getElementById("detail-title").textContent === "chair-99: not seen by this station"`, 3*time.Second)
+		if n := eval[int](b, `document.querySelectorAll('[data-chair="chair-99"]').length`); n != 0 {
+			t.Error("a typed address made up a tile for a chair nobody has seen")
+		}
 		b.do(chromedp.Navigate(f.srv.URL + "/#"))
-		b.wait("grid back", `document.getElementById("detail").hidden`, 3*time.Second)
+		b.wait("grid back", `document.getElementById("detail").hidden && !document.getElementById("grid").hidden`, 3*time.Second)
 		b.noExceptions()
+	})
+
+	t.Run("station without broker: high station condition", func(t *testing.T) {
+		b.t = t
+		f.send("heartbeat", map[string]any{"v": 1, "t": ts(time.Now()), "broker_connected": false})
+		sel := `#station-alarms [data-alarm="station_link_down"][data-priority="high"][data-state="active"][data-condition="station_link_down"]`
+		b.wait("station_link_down shown", fmt.Sprintf(`!!document.querySelector(%s)`, q(sel)), 2*time.Second)
+		b.wait("and sounding", `document.getElementById("sound").dataset.sounding === "high" && document.getElementById("broker").textContent === "broker: DOWN"`, 2*time.Second)
+		b.shot("10-station-link-down")
+		f.send("heartbeat", map[string]any{"v": 1, "t": ts(time.Now()), "broker_connected": true})
+		b.wait("cleared", `document.querySelector("#station-alarms [data-alarm]") === null`, 2*time.Second)
 	})
 
 	t.Run("watchdog: no event for 10 s", func(t *testing.T) {

@@ -241,7 +241,12 @@ func (f *fakeStation) send(event string, data any) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	m := fmt.Sprintf("event: %s\ndata: %s\n\n", event, b)
+	f.sendRaw(event, string(b))
+}
+
+// sendRaw pushes an event whose data is sent as given (one line).
+func (f *fakeStation) sendRaw(event, data string) {
+	m := fmt.Sprintf("event: %s\ndata: %s\n\n", event, data)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for c := range f.clients {

@@ -250,7 +250,10 @@ function takeChair(c) {
   if (!M.isObj(c) || typeof c.chair !== "string" || c.chair === "") return;
   const ch = chairFor(c.chair);
   ch.update(c);
-  if (detail === c.chair) renderDetailHead(ch);
+  if (detail === c.chair) {
+    if (detailTimer) renderDetailHead(ch);
+    else route(); // the chair the detail waited for
+  }
   if (alarmListDirty) {
     renderAlarmList();
     updateSound(); // at once for a new alarm; otherwise every 250 ms
@@ -337,13 +340,26 @@ async function loadAll() {
   }
 }
 
+// stationDown: the station says it has no broker connection, so it can see
+// no chair. The page shows and sounds that as a high station condition
+// of its own (the station may also list station_link_down on chairs).
+let stationDown = false;
 function showStation(st) {
   if (!M.isObj(st)) return;
   if (typeof st.name === "string" && st.name) setText($("station-name"), st.name);
-  if (typeof st.broker_connected === "boolean") {
-    setText($("broker"), st.broker_connected ? "broker: connected" : "broker: DOWN");
-    setClass($("broker"), "down", !st.broker_connected);
-  }
+  if (typeof st.broker_connected !== "boolean") return;
+  setText($("broker"), st.broker_connected ? "broker: connected" : "broker: DOWN");
+  setClass($("broker"), "down", !st.broker_connected);
+  if (stationDown === !st.broker_connected) return;
+  stationDown = !st.broker_connected;
+  const box = $("station-alarms");
+  if (!stationDown) { box.replaceChildren(); updateSound(); return; }
+  box.replaceChildren(alarmItem({
+    chair: "station", id: "station_link_down", condition: "station_link_down", priority: "high", state: "active",
+    station: true, message: "The station has no connection to the broker: it can see no chair. Values shown are not current.",
+    ackedBy: "", ackedAt: NaN, since: now(), audio: "",
+  }, false));
+  updateSound();
 }
 
 let es = null;
@@ -391,7 +407,7 @@ function watchdog() {
 // ---- sound
 
 function updateSound() {
-  let want = 0;
+  let want = stationDown ? 3 : 0;
   for (const c of chairs.values()) want = Math.max(want, M.soundingRank(c.alarms));
   const playing = sound.update(want, cutOff);
   const b = $("sound");
@@ -421,16 +437,30 @@ function openDetail(id) {
   location.hash = "chair=" + encodeURIComponent(id);
 }
 
+// route shows the grid, or one chair's detail in its place (#chair=<id>);
+// the header and the alarm list stay in view either way.
 function route() {
+  let id = null;
   const m = /^#chair=(.+)$/.exec(location.hash);
-  const id = m ? decodeURIComponent(m[1]) : null;
+  if (m) { try { id = decodeURIComponent(m[1]); } catch { id = m[1]; } }
   detail = id;
   $("detail").hidden = !id;
-  document.body.classList.toggle("has-detail", !!id);
+  $("grid").hidden = !!id;
   clearInterval(detailTimer);
-  if (!id) { if (detailPlot) { detailPlot.destroy(); detailPlot = null; } return; }
+  detailTimer = 0;
+  if (detailPlot) { detailPlot.destroy(); detailPlot = null; }
+  if (!id) return;
   setText($("detail-reply"), "");
-  const c = chairFor(id);
+  $("detail-history").tBodies[0].replaceChildren();
+  const c = chairs.get(id);
+  if (!c) {
+    // Never make up a chair from a typed address: say so and wait for it.
+    setText($("detail-title"), `${id}: not seen by this station`);
+    setText($("detail-phase"), "");
+    $("detail-summary").replaceChildren("—");
+    $("detail-marks").replaceChildren();
+    return;
+  }
   renderDetailHead(c);
   loadDetail();
   detailTimer = setInterval(loadDetail, 10000);
@@ -472,8 +502,8 @@ function renderSummary(c) {
 
 async function loadDetail() {
   const id = detail;
-  if (!id) return;
-  const c = chairFor(id);
+  const c = chairs.get(id);
+  if (!c) return;
   const to = now();
   const sessStart = M.parseTime(c.data?.session?.started);
   const from = detailWindow === "15m" ? to - 900000 : detailWindow === "1h" ? to - 3600000

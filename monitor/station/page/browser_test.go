@@ -57,6 +57,7 @@ func newBrowser(t testing.TB) *browser {
 		chromedp.Flag("autoplay-policy", "user-gesture-required"),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1600, 1000),
+		chromedp.Flag("enable-precise-memory-info", true),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)

@@ -130,3 +130,56 @@ func BenchmarkAlarmToDOM500Chairs(b *testing.B) {
 	br.shot("500-chairs")
 	br.noExceptions()
 }
+
+// BenchmarkPageHeap100Chairs pushes an hour of 100 chairs' SpO2 and pulse
+// (360 000 events, compressed into a few minutes, with an alarm raised and
+// cleared every 100 events) into an open page and reports its JS heap after
+// garbage collection at the start and at the end: a page a desk keeps open
+// for days must stay flat. Compressed time keeps more sparkline points than
+// real time would (the 30-minute window is by the clock), so the end figure
+// is an upper bound. -benchtime sets how many hours (1x = one hour).
+//
+//	go test -run '^$' -bench PageHeap100Chairs -benchtime 1x -timeout 30m ./monitor/station/page/
+func BenchmarkPageHeap100Chairs(b *testing.B) {
+	const chairs, perHour = 100, 100 * 3600
+	f := newFakeStation(b, "testdata/chairs.json")
+	f.addChairs(b, chairs)
+	br := newBrowser(b)
+	br.do(chromedp.Navigate(f.srv.URL + "/"))
+	br.wait("100 tiles", fmt.Sprintf(`document.querySelectorAll("#grid [data-chair]").length === %d`, chairs), 60*time.Second)
+	push := func(i int) {
+		id := fmt.Sprintf("chair-%03d", i%chairs+1)
+		now := time.Now()
+		f.update(id, func(c map[string]any) {
+			c["spo2"] = vital(b, "spo2", fp(float64(95+i%4)), now)
+			c["pulse"] = vital(b, "pulse", fp(float64(70+i%9)), now)
+			switch i % 100 {
+			case 0:
+				c["alarms"] = []any{alarm(b, fmt.Sprintf("a-5-%d", i), "pulse_high", "medium", "active", 125, 120, "Pulse 125 > 120", nil, now)}
+			case 50:
+				c["alarms"] = []any{}
+			}
+		})
+		if i%2000 == 1999 { // let the page keep up, as 1 Hz would
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	for i := 0; i < 20000; i++ {
+		push(i)
+	}
+	time.Sleep(2 * time.Second)
+	start := br.heapAfterGC()
+	b.ResetTimer()
+	for i := 20000; i < 20000+b.N*perHour; i++ {
+		push(i)
+	}
+	b.StopTimer()
+	time.Sleep(2 * time.Second)
+	end := br.heapAfterGC()
+	tiles := eval[int](br, `document.querySelectorAll("#grid [data-chair]").length`)
+	nodes := eval[int](br, `document.getElementsByTagName("*").length`)
+	b.ReportMetric(start/1e6, "heap-start-MB")
+	b.ReportMetric(end/1e6, "heap-end-MB")
+	b.Logf("JS heap after GC: %.2f MB after 20 000 events, %.2f MB after %d more; %d tiles, %d DOM elements", start/1e6, end/1e6, b.N*perHour, tiles, nodes)
+	br.noExceptions()
+}

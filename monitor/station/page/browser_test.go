@@ -209,6 +209,9 @@ func TestPageInBrowser(t *testing.T) {
 		if got := eval[string](b, textOf(tileSel("chair-03", ".link"))); !strings.HasPrefix(got, "OFFLINE") {
 			t.Errorf("chair-03 link %q, want OFFLINE", got)
 		}
+		if anim := eval[string](b, `(() => { const s = getComputedStyle(document.querySelector('[data-chair="chair-02"]')); return s.animationName + " " + s.animationDuration + " " + s.borderTopColor; })()`); anim != "flash-medium 2s rgb(242, 194, 0)" {
+			t.Errorf("chair-02 (medium active) tile animation %q, want flash-medium 2s (0.5 Hz) in yellow", anim)
+		}
 		b.wait("sparklines drawn", `document.querySelectorAll("#grid .spark canvas").length === 3`, 10*time.Second)
 		b.shot("01-grid")
 		b.noExceptions()

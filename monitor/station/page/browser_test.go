@@ -493,6 +493,19 @@ func TestPageInBrowser(t *testing.T) {
 		b.noExceptions()
 	})
 
+	t.Run("after a stream break the page catches up", func(t *testing.T) {
+		b.t = t
+		f.dropStreams()
+		by := "bob@desk-2"
+		f.quietly("chair-01", func(c map[string]any) {
+			c["alarms"] = []any{alarm(t, "a-3-17", "spo2_low", "high", "acknowledged", 86, 88, "SpO2 86 < 88", &by, time.Now().Add(-time.Minute))}
+		})
+		b.wait("missed ack shown after reconnect", fmt.Sprintf(`(document.querySelector(%s)?.textContent ?? "").includes("acknowledged by bob@desk-2")`, q(highSel)), 5*time.Second)
+		if f.clientCount() != 1 {
+			t.Errorf("%d event streams open after the reconnect, want 1", f.clientCount())
+		}
+	})
+
 	t.Run("station without broker: high station condition", func(t *testing.T) {
 		b.t = t
 		f.send("heartbeat", map[string]any{"v": 1, "t": ts(time.Now()), "broker_connected": false})

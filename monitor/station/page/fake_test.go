@@ -207,6 +207,7 @@ func (f *fakeStation) events(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(200)
+	_, _ = io.WriteString(w, "retry: 500\n\n") // reconnect fast after a drop
 	fl.Flush()
 	ch := make(chan string, 4096)
 	f.mu.Lock()
@@ -256,6 +257,23 @@ func (f *fakeStation) sendRaw(event, data string) {
 			f.t.Errorf("event stream of a page is full")
 		}
 	}
+}
+
+// dropStreams ends every open event stream (the pages reconnect).
+func (f *fakeStation) dropStreams() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.clients {
+		close(c)
+		delete(f.clients, c)
+	}
+}
+
+// quietly changes a chair without telling the pages.
+func (f *fakeStation) quietly(chair string, change func(c map[string]any)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change(f.chairs[chair])
 }
 
 func (f *fakeStation) clientCount() int {

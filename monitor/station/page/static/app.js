@@ -363,6 +363,7 @@ function showStation(st) {
 }
 
 let es = null;
+let streamBroke = false;
 function connect() {
   if (es) es.close();
   es = new EventSource("/api/events");
@@ -380,7 +381,11 @@ function connect() {
       showStation(d?.station ?? d);
     } catch { /* a heartbeat needs no body */ }
   });
+  // After any break the stream resumes without what happened meanwhile:
+  // reload every chair as soon as it is open again.
+  es.addEventListener("open", () => { if (streamBroke) { streamBroke = false; loadAll(); } });
   es.addEventListener("error", () => {
+    streamBroke = true;
     if (es.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
   });
 }

@@ -736,9 +736,27 @@ async function signout() {
 
 function tick() {
   setText($("clock"), M.fmtClock(now()));
-  for (const c of chairs.values()) c.refresh();
   if (detail && chairs.has(detail)) renderDetailHead(chairs.get(detail));
   updateSound();
+}
+
+// Time-driven work (ages, staleness, timers, sparklines) runs in small
+// slices, so that with 500 chairs no single task holds up an alarm event:
+// every 100 ms a tenth of the tiles is refreshed (each once a second) and
+// at most two sparklines are redrawn (each at most every 5 s).
+let ring = [], ringAt = 0;
+function slice() {
+  if (ring.length !== chairs.size) ring = [...chairs.values()];
+  const n = Math.ceil(ring.length / 10);
+  for (let i = 0; i < n && ring.length; i++) ring[(ringAt + i) % ring.length].refresh();
+  ringAt = ring.length ? (ringAt + n) % ring.length : 0;
+  const t = Date.now();
+  let drawn = 0;
+  for (const c of ring) {
+    if (drawn >= 2) break;
+    const sp = c.spark;
+    if (sp.dirty && sp.visible && !(t - (sp.drawnAt || 0) < 5000)) { c.drawSpark(); sp.drawnAt = t; drawn++; }
+  }
 }
 
 function start() {
@@ -777,7 +795,7 @@ function start() {
   connect();
   setInterval(watchdog, 500);
   setInterval(tick, 1000);
-  setInterval(() => { for (const c of chairs.values()) if (c.spark.dirty && c.spark.visible) c.drawSpark(); }, 5000);
+  setInterval(slice, 100);
   setInterval(updateSound, 250);
   updateSound();
 }

@@ -2,6 +2,7 @@ package page
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -469,8 +470,27 @@ func TestPageInBrowser(t *testing.T) {
 			alarm(t, "a-3-17", "spo2_low", "high", "latched", 86, 88, "SpO2 86 < 88", nil, time.Now().Add(-2*time.Minute)),
 		}
 		f.mu.Unlock()
+		// The session summary, as the chair publishes it (monitor/wire's golden file).
+		raw, err := os.ReadFile("../../wire/testdata/golden/session_summary.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var summary map[string]any
+		if err := json.Unmarshal(raw, &summary); err != nil {
+			t.Fatal(err)
+		}
+		f.update("chair-01", func(c map[string]any) { c["summary"] = summary })
 		b.do(chromedp.Navigate(f.srv.URL + "/#chair=chair-01"))
 		b.wait("history rows", `document.querySelectorAll("#detail-history tbody tr").length === 3`, 5*time.Second)
+		sum := eval[string](b, textOf("#detail-summary"))
+		for _, want := range []string{"Infusion41:00", "SpO2 min / median86 / 97 %", "NIBP max151/94 (14 readings)", "spo2_low/high: 1", "not met: pulse 105 is 30 from baseline 75 (within 20)", "Gate overridden byann@desk-1"} {
+			if !strings.Contains(sum, want) {
+				t.Errorf("summary %q lacks %q", sum, want)
+			}
+		}
+		if got := eval[string](b, textOf("#detail-marks")); !strings.Contains(got, "cuff moved to the left arm (ann@desk-1)") {
+			t.Errorf("marks %q", got)
+		}
 		b.wait("trend chart", `!!document.querySelector("#detail-chart canvas")`, 5*time.Second)
 		states := eval[[]string](b, `[...document.querySelectorAll("#detail-history tbody tr td:nth-child(5)")].map(e => e.textContent)`)
 		if strings.Join(states, ",") != "latched,acknowledged,active" {

@@ -544,18 +544,20 @@ const PRIO_COLOURS = { high: "#ff3b3b", medium: "#ffc400", low: "#27d3e6" };
 
 function drawDetail(c, tr, alarms, from, to) {
   const data = joinSeries([trendSeries(tr, "spo2", 1), trendSeries(tr, "pulse", 1), trendSeries(tr, "nibp", 1), trendSeries(tr, "nibp", 2), trendSeries(tr, "nibp", 3)]);
-  // Phase bands from what this page saw, plus the summary's lengths.
+  // Phase bands: from the session summary when it is this session's (its
+  // lengths are the chair's own), else from the phase starts this page saw.
   const bands = [];
-  const ph = c.phases.slice();
-  const s = c.data?.summary;
-  const started = M.parseTime(c.data?.session?.started ?? s?.started);
-  if (M.isObj(s?.phases) && Number.isFinite(started)) {
+  const s = c.data?.summary, sess = c.data?.session;
+  const useSummary = M.isObj(s?.phases) && Number.isFinite(M.parseTime(s?.started)) && (!M.isObj(sess) || sess.id === s.id);
+  const started = useSummary ? M.parseTime(s.started) : M.parseTime(sess?.started);
+  const ph = [];
+  if (useSummary) {
     let t = started;
     for (const k of ["baseline", "infusion", "observation"]) {
       const d = M.parseDuration(s.phases[k]);
       if (Number.isFinite(d)) { ph.push({ phase: k, start: t }); t += d; }
     }
-  }
+  } else ph.push(...c.phases);
   ph.sort((a, b) => a.start - b.start);
   // A session starts in baseline: before the first phase this page saw.
   if (Number.isFinite(started) && (!ph.length || ph[0].start > started)) ph.unshift({ phase: "baseline", start: started });
@@ -611,8 +613,8 @@ function showReply(chair, text, ok) {
   const line = h("div", { class: ok ? "ok" : "error", text: `${M.fmtClock(now())} ${chair}: ${text}` });
   const box = $("replies");
   box.prepend(line);
-  while (box.childElementCount > 6) box.lastElementChild.remove();
-  setTimeout(() => line.remove(), 20000);
+  while (box.childElementCount > 4) box.lastElementChild.remove();
+  setTimeout(() => line.remove(), 12000);
   if (detail === chair) {
     const d = $("detail-reply");
     d.className = "reply " + (ok ? "ok" : "error");

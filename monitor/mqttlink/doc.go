@@ -26,6 +26,11 @@
 //     drops them, which is what a mosquitto ACL does to an MQTT 3.1.1 client.
 //     This is the link_down condition of CONTRACT §3.
 //
+//   - For a records system (recorder) Config.PersistentSession keeps the
+//     broker session across connections and Config.ManualAck leaves each
+//     message unacknowledged until the handler has stored it; the chair's
+//     defaults (clean session, automatic acknowledgement) are unchanged.
+//
 // A Link is made with New, run once with Run (which returns when its context
 // ends, after publishing the offline state and disconnecting cleanly), and is
 // safe for concurrent use by any number of goroutines.

@@ -186,6 +186,9 @@ func (l *Link) router(filter string) paho.MessageHandler {
 	heartbeat := filter == l.cfg.HeartbeatTopic
 	return func(_ paho.Client, m paho.Message) {
 		msg := Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained(), QoS: m.Qos()}
+		if l.cfg.ManualAck {
+			msg.Ack = m.Ack
+		}
 		if heartbeat && !msg.Retained {
 			// A retained copy is the broker's memory, not a round trip.
 			if l.echo.received(msg.Payload, l.cfg.Now()) {
@@ -193,6 +196,15 @@ func (l *Link) router(filter string) paho.MessageHandler {
 			}
 		}
 		for _, h := range l.subs.handlers(filter) {
+			if l.cfg.ManualAck {
+				// Never drop: an unacknowledged message would wait for the
+				// next reconnect. Waiting here holds paho back instead.
+				select {
+				case l.inbox <- inbound{handler: h.deliver, msg: msg}:
+				case <-l.stopInbox:
+				}
+				continue
+			}
 			select {
 			case l.inbox <- inbound{handler: h.deliver, msg: msg}:
 			default:

@@ -10,15 +10,19 @@
 //     Publish fails at once instead of letting paho queue: the outbox is the
 //     queue, and paho's own store would resend stale copies or silently drop
 //     QoS 0.
+//
 //   - paho completes a publish token without an error when it resends the
 //     message after a reconnect, before any PUBACK for the resent copy. The
 //     link watches paho's store (ackStore) and reports such a message as not
 //     acknowledged (ErrResent), never as delivered.
+//
 //   - Callbacks from paho never block: they hand work to the link's own
 //     goroutines (connect handling, inbound delivery, completion of publishes).
+//
 //   - Subscriptions are made again on every connect (CleanSession is true, so
 //     the broker forgets them), and OnConnect callbacks then republish the
 //     live state and restart the backlog.
+//
 //   - Health: the link reports LinkDown when the broker has been unreachable
 //     for LinkDownAfter, or when the chair's own heartbeat, published on
 //     HeartbeatTopic, does not come back through the broker within the echo

@@ -37,7 +37,7 @@ type Options struct {
 // Stats are the ingest's counters since start.
 type Stats struct {
 	Received, Inserted, Duplicates, Conflicts, States, Rejected, Ignored uint64
-	Batches, WriteErrors                                                uint64
+	Batches, WriteErrors                                                 uint64
 }
 
 // Ingest turns messages into batches. Handle is called by the MQTT link for

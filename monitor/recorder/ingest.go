@@ -30,8 +30,11 @@ type Options struct {
 	// RetryMax bound the pause before a failed batch is tried again
 	// (defaults 200 ms and 10 s, doubling).
 	CommitTimeout, RetryMin, RetryMax time.Duration
-	Now                               func() time.Time
-	Log                               *slog.Logger
+	// StopGrace is how long a write under way may still take once Run's
+	// context has ended (default 1.5 s, inside the 5 s a SIGTERM allows).
+	StopGrace time.Duration
+	Now       func() time.Time
+	Log       *slog.Logger
 }
 
 // Stats are the ingest's counters since start.
@@ -71,6 +74,9 @@ func New(w Writer, o Options) *Ingest {
 	}
 	if o.RetryMax <= 0 {
 		o.RetryMax = 10 * time.Second
+	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = 1500 * time.Millisecond
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -160,7 +166,9 @@ func (g *Ingest) commit(ctx context.Context, msgs []mqttlink.Message) bool {
 		// A batch under way when ctx ends is still finished: its
 		// messages are then acknowledged, not delivered again.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.o.CommitTimeout)
+		stop := context.AfterFunc(ctx, func() { time.AfterFunc(g.o.StopGrace, cancel) })
 		res, err := g.w.Write(wctx, b, g.o.Now())
+		stop()
 		cancel()
 		if err == nil {
 			for _, m := range msgs {

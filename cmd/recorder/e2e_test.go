@@ -255,7 +255,7 @@ type fakeChair struct {
 
 func (c fakeChair) payload(seq int) []byte {
 	v := wire.Vital{Record: wire.Record{V: 1, Stream: c.stream, Seq: uint64(seq), Boot: 1, ClockSynced: true},
-		T: wire.At(time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC).Add(time.Duration(seq) * time.Second)),
+		T:       wire.At(time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC).Add(time.Duration(seq) * time.Second)),
 		Session: "s-" + c.name, Param: "spo2", Value: wire.N(float64(90 + seq%10)), Unit: "%", Source: "nonin", Flags: []string{}}
 	if seq%50 == 0 {
 		v.Value, v.Flags = wire.Num{}, []string{"probe_off"} // no value: null with the reason

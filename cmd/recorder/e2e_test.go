@@ -599,3 +599,86 @@ func TestCheckAndFlags(t *testing.T) {
 		t.Fatalf("%d %s", code, out)
 	}
 }
+
+// shippedBrokerLines are the queue and window settings of
+// configs/mosquitto/recorder.conf (persistence is the test broker's own).
+func shippedBrokerLines(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "configs", "mosquitto", "recorder.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep []string
+	for _, l := range strings.Split(string(b), "\n") {
+		for _, k := range []string{"max_queued_messages ", "max_queued_bytes ", "max_inflight_messages "} {
+			if strings.HasPrefix(l, k) {
+				keep = append(keep, l)
+			}
+		}
+	}
+	if len(keep) != 3 {
+		t.Fatalf("recorder.conf lacks queue settings: %q", keep)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// TestBrokerQueueWhileRecorderAway: 3000 records published while the
+// recorder is stopped. With mosquitto's default max_queued_messages (1000)
+// the broker drops the rest and recorder gaps shows the hole once a later
+// record arrives; with the shipped configs/mosquitto/recorder.conf every
+// record arrives.
+func TestBrokerQueueWhileRecorderAway(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		extra    func() string
+		wantHole bool
+	}{
+		{"mosquitto default", func() string { return "max_queued_messages 1000" }, true},
+		{"shipped recorder.conf", func() string { return shippedBrokerLines(t) }, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := brokertest.StartMosquittoWith(t, brokertest.MosquittoOptions{Extra: c.extra()})
+			dsn := "sqlite:" + filepath.Join(t.TempDir(), "records.db")
+			cfg := writeConfig(t, "r1", dsn, m.PlainURL(), "")
+			log := &syncBuffer{}
+			rec := startRecorder(t, cfg, log)
+			pub := link(t, m.PlainURL(), "chairside-q")
+			waitState(t, pub, dsn, "probe", log.String)
+			rec.term(t) // its session and subscription stay at the broker
+
+			ch := fakeChair{"chair-09", "ee09", 3000}
+			ch.run(pub, 200, 0, rand.New(rand.NewPCG(1, 2)))
+			startRecorder(t, cfg, log)
+			waitState(t, pub, dsn, "probe-2", log.String) // connected again
+			done := make(chan error, 1)
+			pub.Publish(ch.topic(), 1, false, fakeChair{"chair-09", "ee09", 3001}.payload(3001), func(err error) { done <- err })
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if !c.wantHole {
+				waitRecords(t, dsn, 3001, 60*time.Second, func() string {
+					g := gapsOf(t, cfg)
+					st := statusOf(t, cfg)
+					return fmt.Sprintf("holes %+v\nstatus %+v\nbroker:\n%s\nrecorder:\n%s", g.Holes, st, m.Log(), log.String())
+				})
+				if g := gapsOf(t, cfg); len(g.Holes) != 0 {
+					t.Fatalf("holes %+v", g.Holes)
+				}
+				return
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				g := gapsOf(t, cfg)
+				if len(g.Holes) == 1 && g.Holes[0].Chair == "chair-09" && g.Holes[0].ToSeq == 3000 && g.Holes[0].Missing >= 1000 {
+					t.Logf("with the default queue: %d records lost, shown by gaps as %d-%d", g.Holes[0].Missing, g.Holes[0].FromSeq, g.Holes[0].ToSeq)
+					return
+				}
+				if time.Now().After(deadline) {
+					st := statusOf(t, cfg)
+					t.Fatalf("expected one hole at the end of chair-09's stream, got %+v; %d records %+v\nbroker log:\n%s", g.Holes, st.Records, st.Chairs, m.Log())
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		})
+	}
+}

@@ -129,9 +129,13 @@ func New(cfg Config) (*Link, error) {
 		}
 		opts.SetTLSConfig(tc)
 	}
+	if cfg.ManualAck {
+		opts.SetDefaultPublishHandler(l.unrouted)
+	}
 	l.client = paho.NewClient(opts)
 	if cfg.HeartbeatTopic != "" {
 		l.subs.add(cfg.HeartbeatTopic, 0, nil)
+		l.client.AddRoute(cfg.HeartbeatTopic, l.router(cfg.HeartbeatTopic))
 	}
 	return l, nil
 }

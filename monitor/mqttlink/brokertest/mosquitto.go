@@ -135,12 +135,12 @@ func StartMosquittoWith(t testing.TB, o MosquittoOptions) *Mosquitto {
 	} else {
 		conf.WriteString("persistence false\n")
 	}
-	if o.Extra != "" {
-		conf.WriteString(strings.TrimSpace(o.Extra) + "\n")
-	}
 	// As configs/mosquitto/mosquitto.conf: mosquitto's default of 1000
 	// drops QoS 1 messages for a subscriber that falls behind a backlog.
 	conf.WriteString("max_queued_messages 100000\n")
+	if o.Extra != "" { // after the defaults: mosquitto takes the last value
+		conf.WriteString(strings.TrimSpace(o.Extra) + "\n")
+	}
 	if os.Geteuid() == 0 {
 		conf.WriteString("user root\n") // else it drops to user mosquitto and cannot read the 0600 key
 	}

@@ -52,19 +52,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func postgresURL(t *testing.T) string {
+func postgresURL(t testing.TB) string {
 	pgOnce.Do(func() { pgCluster = pgtest.Start() })
 	return pgCluster.NewDatabase(t)
 }
 
 // broker is a mosquitto as the shipped snippet configures it for a
 // recorder: sessions persist across a restart; a large in-flight window.
-func broker(t *testing.T) *brokertest.Mosquitto {
+func broker(t testing.TB) *brokertest.Mosquitto {
 	return brokertest.StartMosquittoWith(t, brokertest.MosquittoOptions{Persistence: true,
 		Extra: "max_inflight_messages 1000\nmax_queued_messages 1000000\n"})
 }
 
-func writeConfig(t *testing.T, name, db, brokerURL, share string) string {
+func writeConfig(t testing.TB, name, db, brokerURL, share string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name+".toml")
 	text := fmt.Sprintf("name = %q\ndatabase = %q\nshare_group = %q\n[mqtt]\nbroker = %q\n", name, db, share, brokerURL)
@@ -99,7 +99,7 @@ type proc struct {
 	err  error
 }
 
-func startRecorder(t *testing.T, cfg string, log *syncBuffer) *proc {
+func startRecorder(t testing.TB, cfg string, log *syncBuffer) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(binPath, "-config", cfg), log: log, done: make(chan struct{})}
 	p.cmd.Stderr = log
@@ -126,7 +126,7 @@ func (p *proc) running() bool {
 }
 
 // term sends SIGTERM and returns how long the process took to exit.
-func (p *proc) term(t *testing.T) time.Duration {
+func (p *proc) term(t testing.TB) time.Duration {
 	t.Helper()
 	start := time.Now()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -142,7 +142,7 @@ func (p *proc) term(t *testing.T) time.Duration {
 }
 
 // sub runs a subcommand and returns its standard output.
-func sub(t *testing.T, args ...string) []byte {
+func sub(t testing.TB, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(binPath, args...)
 	var stderr bytes.Buffer
@@ -154,7 +154,7 @@ func sub(t *testing.T, args ...string) []byte {
 	return out
 }
 
-func statusOf(t *testing.T, cfg string) Status {
+func statusOf(t testing.TB, cfg string) Status {
 	t.Helper()
 	var s Status
 	if err := json.Unmarshal(sub(t, "status", "-json", "-config", cfg), &s); err != nil {
@@ -163,7 +163,7 @@ func statusOf(t *testing.T, cfg string) Status {
 	return s
 }
 
-func gapsOf(t *testing.T, cfg string) Gaps {
+func gapsOf(t testing.TB, cfg string) Gaps {
 	t.Helper()
 	var g Gaps
 	if err := json.Unmarshal(sub(t, "gaps", "-json", "-config", cfg), &g); err != nil {
@@ -174,7 +174,7 @@ func gapsOf(t *testing.T, cfg string) Gaps {
 
 // waitRecords polls the archive (as another process would) until it holds
 // n records, or fails.
-func waitRecords(t *testing.T, dsn string, n int64, within time.Duration, log func() string) {
+func waitRecords(t testing.TB, dsn string, n int64, within time.Duration, log func() string) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	var have int64
@@ -191,7 +191,7 @@ func waitRecords(t *testing.T, dsn string, n int64, within time.Duration, log fu
 	t.Fatalf("archive holds %d records, want %d\nrecorder log:\n%s", have, n, log())
 }
 
-func countRecords(t *testing.T, dsn string) int64 {
+func countRecords(t testing.TB, dsn string) int64 {
 	t.Helper()
 	db, err := archive.Open(context.Background(), dsn, "", false)
 	if err != nil {
@@ -207,7 +207,7 @@ func countRecords(t *testing.T, dsn string) int64 {
 
 // waitState waits until the recorder stored a state message of chair:
 // it is connected and subscribed.
-func waitState(t *testing.T, pub *mqttlink.Link, dsn, chair string, log func() string) {
+func waitState(t testing.TB, pub *mqttlink.Link, dsn, chair string, log func() string) {
 	t.Helper()
 	st, _ := json.Marshal(wire.State{V: 1, Online: true, Boot: 1, Stream: "x", Version: "test", Phase: "idle"})
 	deadline := time.Now().Add(30 * time.Second)
@@ -226,7 +226,7 @@ func waitState(t *testing.T, pub *mqttlink.Link, dsn, chair string, log func() s
 	t.Fatalf("recorder never stored %s's state\n%s", chair, log())
 }
 
-func link(t *testing.T, brokerURL, id string) *mqttlink.Link {
+func link(t testing.TB, brokerURL, id string) *mqttlink.Link {
 	t.Helper()
 	l, err := mqttlink.New(mqttlink.Config{Broker: brokerURL, ClientID: id, ConnectRetryInterval: 100 * time.Millisecond,
 		MaxReconnectInterval: 200 * time.Millisecond, PublishTimeout: 3 * time.Second, MaxInFlight: 2000})
@@ -327,7 +327,7 @@ func TestExactlyOnceThroughOutages(t *testing.T) {
 	}
 }
 
-func exactlyOnce(t *testing.T, dsn string) {
+func exactlyOnce(t testing.TB, dsn string) {
 	m := broker(t)
 	cfg := writeConfig(t, "r1", dsn, m.PlainURL(), "")
 	log := &syncBuffer{}
@@ -602,7 +602,7 @@ func TestCheckAndFlags(t *testing.T) {
 
 // shippedBrokerLines are the queue and window settings of
 // configs/mosquitto/recorder.conf (persistence is the test broker's own).
-func shippedBrokerLines(t *testing.T) string {
+func shippedBrokerLines(t testing.TB) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "configs", "mosquitto", "recorder.conf"))
 	if err != nil {

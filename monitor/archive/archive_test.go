@@ -296,3 +296,17 @@ func TestCheckDSN(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLiteIsDurable: WAL (readers beside the writer) and synchronous FULL
+// (a commit is on disk before the broker hears of it).
+func TestSQLiteIsDurable(t *testing.T) {
+	db := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "r.db"))
+	var mode string
+	var sync int
+	if err := db.SQL().QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode %q %v", mode, err)
+	}
+	if err := db.SQL().QueryRow("PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
+		t.Fatalf("synchronous %d %v, want 2 (FULL)", sync, err)
+	}
+}

@@ -555,6 +555,16 @@ func TestBadInputKeptAsideIngestionGoesOn(t *testing.T) {
 		t.Fatalf("recorder stopped:\n%s", logText)
 	}
 
+	statusText := string(sub(t, "status", "-config", cfg))
+	for _, want := range []string{"records  ", "vitals/spo2", "rejected messages", "unknown topic", "conflicts kept aside", "chair-07", "HL7 forwarding"} {
+		if !strings.Contains(statusText, want) {
+			t.Errorf("status text lacks %q:\n%s", want, statusText)
+		}
+	}
+	if text := string(sub(t, "gaps", "-config", cfg)); !strings.Contains(text, "holes (seq missing between the lowest and highest stored, per chair and stream): 0") {
+		t.Errorf("gaps text:\n%s", text)
+	}
+
 	out := filepath.Join(t.TempDir(), "s.csv")
 	sub(t, "export", "-config", cfg, "-session", "s-chair-07", "-format", "csv", "-out", out)
 	text, err := os.ReadFile(out)

@@ -116,7 +116,10 @@ func openSQLite(ctx context.Context, path string, create bool) (*DB, error) {
 	// WAL: readers (recorder status, gaps, export in another process) never
 	// block the writer. synchronous(FULL): a commit is on disk before the
 	// broker is told, so a power cut loses no acknowledged message.
-	q := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)"
+	// _txlock=immediate: a transaction takes the write lock at BEGIN, so a
+	// second writer (another recorder on the same file) waits out
+	// busy_timeout instead of failing when a read turns into a write.
+	q := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_txlock=immediate"
 	db, err := sql.Open("sqlite", q)
 	if err != nil {
 		return nil, fmt.Errorf("archive: open sqlite %s: %w", path, err)

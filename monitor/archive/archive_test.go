@@ -310,3 +310,44 @@ func TestSQLiteIsDurable(t *testing.T) {
 		t.Fatalf("synchronous %d %v, want 2 (FULL)", sync, err)
 	}
 }
+
+// TestTwoWritersSameKeys: two recorders (two handles) writing overlapping
+// keys at once, as in a $share group after a redelivery: every key once,
+// every other copy a duplicate, no write fails.
+func TestTwoWritersSameKeys(t *testing.T) {
+	backends(t, func(t *testing.T, open func() *DB) {
+		a, b := open(), open()
+		errs := make(chan error, 2)
+		var results [2]Result
+		for i, db := range []*DB{a, b} {
+			go func() {
+				var total Result
+				for start := int64(1); start <= 1000; start += 50 {
+					var bt Batch
+					for s := start; s < start+50; s++ {
+						bt.Records = append(bt.Records, rec("c1", "st", s, fmt.Sprintf(`{"s":%d}`, s)))
+					}
+					res, err := db.Write(context.Background(), bt, t0)
+					if err != nil {
+						errs <- err
+						return
+					}
+					total.Inserted += res.Inserted
+					total.Duplicates += res.Duplicates
+				}
+				results[i] = total
+				errs <- nil
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		ins := results[0].Inserted + results[1].Inserted
+		dup := results[0].Duplicates + results[1].Duplicates
+		if ins != 1000 || dup != 1000 {
+			t.Fatalf("inserted %d duplicates %d, want 1000 and 1000 (%+v)", ins, dup, results)
+		}
+	})
+}

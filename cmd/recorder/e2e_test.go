@@ -678,9 +678,16 @@ func TestBrokerQueueWhileRecorderAway(t *testing.T) {
 			}
 			deadline := time.Now().Add(30 * time.Second)
 			for {
+				// The queue holds 1000 messages; which ones depends on
+				// what else was queued (a probe's state), so only the sum
+				// and the end are checked.
 				g := gapsOf(t, cfg)
-				if len(g.Holes) == 1 && g.Holes[0].Chair == "chair-09" && g.Holes[0].ToSeq == 3000 && g.Holes[0].Missing >= 1000 {
-					t.Logf("with the default queue: %d records lost, shown by gaps as %d-%d", g.Holes[0].Missing, g.Holes[0].FromSeq, g.Holes[0].ToSeq)
+				lost := int64(0)
+				for _, h := range g.Holes {
+					lost += h.Missing
+				}
+				if n := len(g.Holes); n > 0 && g.Holes[n-1].Chair == "chair-09" && g.Holes[n-1].ToSeq == 3000 && lost >= 1990 {
+					t.Logf("with the default queue: %d records lost, shown by gaps as %d holes, the last %d-%d", lost, n, g.Holes[n-1].FromSeq, g.Holes[n-1].ToSeq)
 					return
 				}
 				if time.Now().After(deadline) {

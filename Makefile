@@ -24,10 +24,12 @@ fmt-check:
 
 ## bench: engine, store and decoder throughput and allocations, then the
 ## real daemon on ptys and a real broker: alarm latency, CPU, RSS, store writes,
-## and the alarm latency while a 100 000-record backlog drains.
+## the alarm latency while a 100 000-record backlog drains, and the recorder
+## draining 100 000 queued records into SQLite and PostgreSQL.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./monitor/... ./drivers/...
 	$(GO) test -run '^$$' -bench 'HILDaemon|HILDrain' -benchtime 1x ./cmd/chairside/
+	$(GO) test -run '^$$' -bench 'Drain' -benchtime 1x ./cmd/recorder/
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 fuzz:

@@ -17,6 +17,11 @@ type Message struct {
 	Payload  []byte
 	Retained bool
 	QoS      byte
+	// Ack, set only on messages delivered with Config.ManualAck, sends the
+	// PUBACK; call it once the message is safely kept (a second call does
+	// nothing). Until then the broker holds the message and, for a
+	// persistent session, delivers it again after a reconnect.
+	Ack func()
 }
 
 // Config says how to reach the broker and how to judge the link's health.
@@ -86,6 +91,23 @@ type Config struct {
 	ConnectTimeout time.Duration
 
 	Now func() time.Time // default time.Now; used for health timestamps
+
+	// PersistentSession connects with CleanSession false: the broker keeps
+	// the subscriptions and queues QoS 1 messages while the client is away
+	// (a records system that must miss nothing; recorder). The default, a
+	// clean session, suits a chair, whose outbox is the queue.
+	PersistentSession bool
+	// ManualAck leaves each QoS 1 message unacknowledged until the handler
+	// calls Message.Ack, so a message is acknowledged only after it is
+	// stored. The inbox then never drops: when InboundBuffer messages wait,
+	// paho's delivery waits too (the broker's in-flight window, mosquitto's
+	// max_inflight_messages, bounds what it sends unacknowledged), instead
+	// of losing messages that would stay unacknowledged until a reconnect.
+	ManualAck bool
+	// MaxInboundPacket bounds one received packet; a longer PUBLISH reaches
+	// the handler cut to its head (Stats.InboundCut). Default 64 KiB, the
+	// chair's bound; a records system takes whole records (recorder).
+	MaxInboundPacket int
 }
 
 // Defaults.
@@ -116,6 +138,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("ca_file", c.CAFile),
 		slog.String("cert_file", c.CertFile),
 		slog.String("heartbeat_topic", c.HeartbeatTopic),
+		slog.Bool("persistent_session", c.PersistentSession),
+		slog.Bool("manual_ack", c.ManualAck),
 	)
 }
 
@@ -139,6 +163,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.InboundBuffer == 0 {
 		c.InboundBuffer = DefaultInboundBuffer
+	}
+	if c.MaxInboundPacket == 0 {
+		c.MaxInboundPacket = maxInboundPacket
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -223,6 +250,9 @@ func (c Config) validate() error {
 	}
 	if c.InboundBuffer < 0 {
 		bad("inbound buffer %d is negative", c.InboundBuffer)
+	}
+	if c.MaxInboundPacket < 0 || (c.MaxInboundPacket > 0 && c.MaxInboundPacket < 1024) {
+		bad("max inbound packet %d: give at least 1024 bytes", c.MaxInboundPacket)
 	}
 	return errors.Join(errs...)
 }

@@ -98,8 +98,9 @@ func New(cfg Config) (*Link, error) {
 		SetClientID(cfg.ClientID).
 		SetUsername(cfg.Username).
 		SetPassword(cfg.Password).
-		SetProtocolVersion(4). // no silent second attempt at MQTT 3.1
-		SetCleanSession(true). // the outbox, not the broker session, carries the backlog
+		SetProtocolVersion(4).                   // no silent second attempt at MQTT 3.1
+		SetCleanSession(!cfg.PersistentSession). // a chair: the outbox, not the broker session, carries the backlog
+		SetAutoAckDisabled(cfg.ManualAck).
 		SetStore(l.store).
 		SetKeepAlive(cfg.Keepalive).
 		SetPingTimeout(cfg.Keepalive).
@@ -117,7 +118,7 @@ func New(cfg Config) (*Link, error) {
 			l.setConnErr(fmt.Errorf("connection to broker %s lost: %w", cfg.Broker, err))
 		}).
 		SetConnectionNotificationHandler(l.onNotification).
-		SetCustomOpenConnectionFn(openBounded(maxInboundPacket, &l.stats.inboundCut)) // paho has no bound of its own
+		SetCustomOpenConnectionFn(openBounded(cfg.MaxInboundPacket, &l.stats.inboundCut)) // paho has no bound of its own
 	if cfg.Will != nil {
 		opts.SetBinaryWill(cfg.Will.Topic, cfg.Will.Payload, cfg.Will.QoS, cfg.Will.Retained)
 	}
@@ -128,9 +129,13 @@ func New(cfg Config) (*Link, error) {
 		}
 		opts.SetTLSConfig(tc)
 	}
+	if cfg.ManualAck {
+		opts.SetDefaultPublishHandler(l.unrouted)
+	}
 	l.client = paho.NewClient(opts)
 	if cfg.HeartbeatTopic != "" {
 		l.subs.add(cfg.HeartbeatTopic, 0, nil)
+		l.client.AddRoute(cfg.HeartbeatTopic, l.router(cfg.HeartbeatTopic))
 	}
 	return l, nil
 }

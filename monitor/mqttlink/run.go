@@ -104,7 +104,7 @@ func (l *Link) tick() {
 	}
 	if n := l.stats.inboundCut.Load(); n != l.stats.inboundCutLogged {
 		l.log.Warn("mqtt inbound message over the size bound cut to its head (a 4 KiB command was expected)",
-			"bound_bytes", maxInboundPacket, "cut_total", n)
+			"bound_bytes", l.cfg.MaxInboundPacket, "cut_total", n)
 		l.stats.inboundCutLogged = n
 	}
 }

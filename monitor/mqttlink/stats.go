@@ -17,12 +17,13 @@ type Stats struct {
 	InboundRefused uint64 // received messages handed to a full handler (SubscribeOrRefuse) instead
 	InboundCut     uint64 // received messages over the inbound bound, cut to their head (boundedConn)
 	Echoes         uint64 // own heartbeats received back
+	Unrouted       uint64 // received messages matching no subscription (ManualAck: acknowledged and dropped)
 }
 
 type counters struct {
 	attempts, connects, published, acked, failed atomic.Uint64
 	droppedOffline, inboundDropped, echoes       atomic.Uint64
-	inboundRefused, inboundCut                   atomic.Uint64
+	inboundRefused, inboundCut, unrouted         atomic.Uint64
 
 	// Run's goroutine only: rate limit of the inbound-drop warning.
 	inboundDroppedLogged uint64
@@ -38,6 +39,6 @@ func (l *Link) Stats() Stats {
 		Published: c.published.Load(), Acked: c.acked.Load(), Failed: c.failed.Load(),
 		DroppedOffline: c.droppedOffline.Load(), InboundDropped: c.inboundDropped.Load(),
 		InboundRefused: c.inboundRefused.Load(), InboundCut: c.inboundCut.Load(),
-		Echoes: c.echoes.Load(),
+		Echoes: c.echoes.Load(), Unrouted: c.unrouted.Load(),
 	}
 }

@@ -105,8 +105,23 @@ func (l *Link) addSubscription(filter string, qos byte, deliver, full func(Messa
 		return fmt.Errorf("mqttlink: subscribe to %s: handler is nil", filter)
 	}
 	l.subs.add(filter, qos, &handler{deliver: deliver, full: full})
+	// The route goes in before any connect: a persistent session's queued
+	// messages arrive right after the CONNACK, before subscribeAll runs,
+	// and paho leaves a message without a route unacknowledged (and so
+	// stuck at the broker until the next reconnect).
+	l.client.AddRoute(filter, l.router(filter))
 	wake(l.subscribe)
 	return nil
+}
+
+// unrouted takes a message that matches no subscription of this run (with
+// ManualAck): one queued by a persistent session for a subscription an
+// earlier run made. It is acknowledged, so that it does not hold one of the
+// broker's in-flight places forever, and counted and logged.
+func (l *Link) unrouted(_ paho.Client, m paho.Message) {
+	l.stats.unrouted.Add(1)
+	l.log.Warn("mqtt message matching no subscription acknowledged and dropped (left from an earlier subscription of this persistent session?)", "topic", m.Topic())
+	m.Ack()
 }
 
 // subscribeAll (Run's goroutine) makes the subscriptions not yet made on
@@ -186,6 +201,9 @@ func (l *Link) router(filter string) paho.MessageHandler {
 	heartbeat := filter == l.cfg.HeartbeatTopic
 	return func(_ paho.Client, m paho.Message) {
 		msg := Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained(), QoS: m.Qos()}
+		if l.cfg.ManualAck {
+			msg.Ack = m.Ack
+		}
 		if heartbeat && !msg.Retained {
 			// A retained copy is the broker's memory, not a round trip.
 			if l.echo.received(msg.Payload, l.cfg.Now()) {
@@ -193,6 +211,15 @@ func (l *Link) router(filter string) paho.MessageHandler {
 			}
 		}
 		for _, h := range l.subs.handlers(filter) {
+			if l.cfg.ManualAck {
+				// Never drop: an unacknowledged message would wait for the
+				// next reconnect. Waiting here holds paho back instead.
+				select {
+				case l.inbox <- inbound{handler: h.deliver, msg: msg}:
+				case <-l.stopInbox:
+				}
+				continue
+			}
 			select {
 			case l.inbox <- inbound{handler: h.deliver, msg: msg}:
 			default:

@@ -86,6 +86,13 @@ var Users = map[string]string{"chair-ok": "ok-secret", "chair-acl": "acl-secret"
 type MosquittoOptions struct {
 	Users map[string]string // nil: Users
 	ACL   string            // "": ACL
+	// Persistence keeps retained messages, persistent sessions and their
+	// queues across a Stop and Start (written at Stop; Kill loses what
+	// came since the last save).
+	Persistence bool
+	// Extra lines for the broker-wide part of the config, e.g.
+	// "max_inflight_messages 1000".
+	Extra string
 }
 
 // StartMosquitto starts mosquitto with the default users and ACL; the test
@@ -122,10 +129,18 @@ func StartMosquittoWith(t testing.TB, o MosquittoOptions) *Mosquitto {
 	}
 	m.WriteACL(o.ACL)
 	var conf strings.Builder
-	fmt.Fprintf(&conf, "per_listener_settings true\npersistence false\nlog_dest stdout\nlog_type error\nlog_type warning\n")
+	fmt.Fprintf(&conf, "per_listener_settings true\nlog_dest stdout\nlog_type error\nlog_type warning\n")
+	if o.Persistence {
+		fmt.Fprintf(&conf, "persistence true\npersistence_location %s/\n", m.dir)
+	} else {
+		conf.WriteString("persistence false\n")
+	}
 	// As configs/mosquitto/mosquitto.conf: mosquitto's default of 1000
 	// drops QoS 1 messages for a subscriber that falls behind a backlog.
 	conf.WriteString("max_queued_messages 100000\n")
+	if o.Extra != "" { // after the defaults: mosquitto takes the last value
+		conf.WriteString(strings.TrimSpace(o.Extra) + "\n")
+	}
 	if os.Geteuid() == 0 {
 		conf.WriteString("user root\n") // else it drops to user mosquitto and cannot read the 0600 key
 	}
@@ -201,6 +216,27 @@ func (m *Mosquitto) Kill() {
 	if cmd != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+	}
+}
+
+// Stop ends the broker as an administrator would (SIGTERM): it says
+// goodbye to no one but, with Persistence, saves its sessions and queues.
+func (m *Mosquitto) Stop() {
+	m.mu.Lock()
+	cmd := m.cmd
+	m.cmd = nil
+	m.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
 	}
 }
 

@@ -60,7 +60,7 @@ func newDebRoot(t *testing.T, arch string) *debRoot {
 // changed both here and in the package keeps the local one.
 func (r *debRoot) dpkg(args ...string) string {
 	r.t.Helper()
-	all := append([]string{"--root=" + r.dir, "--force-script-chrootless", "--force-depends", "--force-confdef", "--force-confold"}, args...)
+	all := append([]string{"--root=" + r.dir, "--force-script-chrootless", "--force-confdef", "--force-confold"}, args...)
 	c := exec.Command("dpkg", all...)
 	c.Env = append(os.Environ(), "PATH="+r.path, "DEBIAN_FRONTEND=noninteractive")
 	c.Stdin = nil

@@ -75,7 +75,6 @@ Version: $debversion
 Architecture: $arch
 Maintainer: chairside <chairside@users.noreply.github.com>
 Installed-Size: $size
-Depends: passwd
 Recommends: systemd-timesyncd | time-daemon
 Section: misc
 Priority: optional

@@ -61,7 +61,7 @@ func TestArmUnderQEMU(t *testing.T) {
 			if err != nil || !strings.Contains(string(out), "chairside.toml: OK") {
 				t.Fatalf("chairside -check on the shipped config: %v\n%s", err, out)
 			}
-			r := runScenario(t, bin, wrap, wrap)
+			r := runScenario(t, bin, wrap, wrap, noAnnunciator)
 			if r.alarm["value"] != float64(84) || r.alarm["priority"] != "high" {
 				t.Fatalf("alarm %v", r.alarm)
 			}

@@ -127,11 +127,18 @@ type run struct {
 	log    string // the daemon's stderr
 }
 
+// noAnnunciator is the [annunciator] table of a chair without one.
+const noAnnunciator = "[annunciator]\nkind = \"none\""
+
+// gpioAnnunciator is the shipped config's: on a machine without those pins
+// the daemon raises annunciator_fault and runs on.
+const gpioAnnunciator = "[annunciator]\nkind = \"gpio\"\nbuzzer = \"GPIO18\"\nred_led = \"GPIO23\"\nyellow_led = \"GPIO24\"\nack_button = \"GPIO25\""
+
 // runScenario runs the real daemon (through wrap: strace, qemu-user, or
 // nothing when empty) beside vitalsim (through simWrap) on a pty and the embedded
 // broker: the daemon must tell systemd READY=1 and WATCHDOG=1, raise
 // spo2_low over MQTT, and stop cleanly on SIGTERM (exit 0, offline state).
-func runScenario(t *testing.T, bin string, wrap, simWrap []string) run {
+func runScenario(t *testing.T, bin string, wrap, simWrap []string, annunciator string) run {
 	t.Helper()
 	dir := t.TempDir()
 	write := func(name, text string) string {
@@ -201,9 +208,8 @@ dir = "store"
 [[sensor]]
 driver = "nonin"
 port = %q
-[annunciator]
-kind = "none"
-`, addr, oxi))
+%s
+`, addr, oxi, annunciator))
 
 	simLog, err := os.Create(filepath.Join(dir, "vitalsim.log"))
 	if err != nil {

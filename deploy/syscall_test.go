@@ -107,7 +107,8 @@ func tracedCalls(t *testing.T, paths ...string) map[string]int {
 
 // TestUnitAllowsEverySyscall runs the daemon (chairside -check, as the unit's
 // ExecStartPre does, then the daemon through a short session with one alarm
-// and a SIGTERM) under strace, and fails when it makes a system call that
+// and a SIGTERM, with the shipped GPIO annunciator, which periph.io probes
+// for and, off a Pi, reports as annunciator_fault) under strace, and fails when it makes a system call that
 // systemd/chairside.service's SystemCallFilter= does not allow: a call that
 // sneaks in with new code or a new Go release would fail with EPERM under
 // systemd. It also proves the unit and the clock check agree: adjtimex is
@@ -129,7 +130,7 @@ func TestUnitAllowsEverySyscall(t *testing.T) {
 	if out, err := command(wrap(checkTrace), filepath.Join(bin, "chairside"), "-check", "-config", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("chairside -check %s under strace: %v\n%s", cfg, err, out)
 	}
-	runScenario(t, bin, wrap(runTrace), nil)
+	runScenario(t, bin, wrap(runTrace), nil, gpioAnnunciator)
 
 	calls := tracedCalls(t, checkTrace, runTrace)
 	var names, refused []string

@@ -181,6 +181,22 @@ func TestDebInstallUpgradePurge(t *testing.T) {
 			t.Errorf("installed root lacks %s", f)
 		}
 	}
+	// Every program under cmd/ but the demo, each with its unit if it has one.
+	for _, prog := range programs(t) {
+		if !r.exists("usr/bin/" + prog) {
+			t.Errorf("the package lacks /usr/bin/%s", prog)
+		}
+		unit := "chairside-" + prog + ".service"
+		if prog == "chairside" {
+			unit = "chairside.service"
+		}
+		if _, err := os.Stat(filepath.Join(repoRoot(t), "systemd", unit)); err == nil && !r.exists("usr/lib/systemd/system/"+unit) {
+			t.Errorf("the package lacks %s's unit %s", prog, unit)
+		}
+	}
+	if r.exists("usr/bin/demo") {
+		t.Error("the package holds the demo")
+	}
 	if ef, err := elf.Open(filepath.Join(r.dir, "usr/bin/chairside")); err != nil {
 		t.Fatal(err)
 	} else if ef.Machine != elf.EM_AARCH64 {
@@ -270,6 +286,27 @@ func TestDebInstallUpgradePurge(t *testing.T) {
 	if s := query(t, r, "${Status}"); s != "" && !strings.Contains(s, "not-installed") {
 		t.Errorf("after purge: %q", s)
 	}
+}
+
+// programs are the main packages under cmd/ but the demo.
+func programs(t *testing.T) []string {
+	t.Helper()
+	c := exec.Command("go", "list", "-f", "{{if eq .Name \"main\"}}{{.ImportPath}}{{end}}", "./cmd/...")
+	c.Dir = repoRoot(t)
+	out, err := c.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, errText(err))
+	}
+	var progs []string
+	for _, p := range strings.Fields(string(out)) {
+		if name := filepath.Base(p); name != "demo" {
+			progs = append(progs, name)
+		}
+	}
+	if len(progs) < 2 {
+		t.Fatalf("programs under cmd/: %v", progs)
+	}
+	return progs
 }
 
 // query asks dpkg-query about the chairside package in r ("" when unknown).

@@ -40,10 +40,20 @@ func TestUnitsHaveTheirSettings(t *testing.T) {
 		}
 		for _, want := range []string{"Type=notify", "WatchdogSec=", "Restart=always", "StartLimitIntervalSec=", "StartLimitBurst=",
 			"StateDirectory=", "ConfigurationDirectory=chairside", "User=chairside", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n",
-			"ProtectSystem=strict", "SystemCallFilter=@system-service", "SystemCallArchitectures=native", "-check -config /etc/chairside/"} {
+			"ProtectSystem=strict", "SystemCallFilter=@system-service", "SystemCallArchitectures=native", "-config /etc/chairside/"} {
 			if !strings.Contains(string(text), want) {
 				t.Errorf("%s lacks %q", filepath.Base(u), strings.TrimSpace(want))
 			}
+		}
+	}
+	// A config that fails its check is not run (the recorder has no -check yet).
+	for _, u := range []string{"chairside.service", "chairside-station.service"} {
+		text, err := os.ReadFile(filepath.Join(repoRoot(t), "systemd", u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(text), "ExecStartPre=/usr/bin/") || !strings.Contains(string(text), " -check -config /etc/chairside/") {
+			t.Errorf("%s does not check its config before starting", u)
 		}
 	}
 	// The bedside daemon reaches the Pi's serial ports, GPIO and I2C.

@@ -2,7 +2,9 @@ package deploy
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -194,5 +196,29 @@ func TestTracedCallsParsesStraceLines(t *testing.T) {
 	got := tracedCalls(t, p)
 	if len(got) != 3 || got["execve"] != 1 || got["futex"] != 1 || got["rt_sigreturn"] != 1 {
 		t.Fatalf("calls %v", got)
+	}
+}
+
+// The committed expansion matches the systemd installed here, for every
+// group the units name: a systemd whose groups changed (a newer CI image)
+// fails here with the command that regenerates the file.
+func TestSyscallGroupsMatchSystemd(t *testing.T) {
+	analyze := need(t, "systemd", "systemd-analyze", "apt-get install systemd")
+	live := filepath.Join(t.TempDir(), "live.txt")
+	out, err := exec.Command(analyze, "syscall-filter", "--no-pager").Output()
+	if err != nil {
+		t.Fatalf("systemd-analyze syscall-filter: %v", err)
+	}
+	if err := os.WriteFile(live, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	committed, current := parseGroups(t, syscallGroups), parseGroups(t, live)
+	for _, g := range []string{"@system-service", "@privileged", "@resources", "@default", "@clock"} {
+		a, b := map[string]bool{}, map[string]bool{}
+		expand(t, committed, g, a, true)
+		expand(t, current, g, b, true)
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s differs between %s and this systemd: regenerate it (its first line says how)", g, syscallGroups)
+		}
 	}
 }

@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 LDFLAGS := -s -w -X github.com/chairside/chairside/cmd/internal/buildinfo.stamped=$(VERSION)
 FUZZTIME ?= 60s
 
-.PHONY: all build test vet fmt-check bench fuzz cross deb demo clean
+.PHONY: all build test vet fmt-check bench fuzz cross demo clean
 
 all: build
 
@@ -47,6 +47,7 @@ cross:
 ## 2/3/4 on 32-bit; armel = ARMv6, Pi Zero/1) in bin/deb/, with dpkg-deb.
 ## Every program under cmd/ but demo is packaged (packaging/mkdeb.sh).
 DEB_ARCHES ?= arm64 armhf armel
+.PHONY: deb
 deb:
 	@for a in $(DEB_ARCHES); do GO=$(GO) VERSION=$(VERSION) packaging/mkdeb.sh $$a bin/deb || exit 1; done
 

@@ -330,3 +330,46 @@ func groupHas(text, group, user string) bool {
 	}
 	return false
 }
+
+// The maintainer script gives the station and the recorder, when their units
+// are packaged, users of their own, in none of the device groups; run twice
+// (an upgrade), it changes nothing.
+func TestPostinstMakesServiceUsers(t *testing.T) {
+	for _, tool := range []string{"useradd", "groupadd", "usermod"} {
+		need(t, "dpkg", tool, "apt-get install passwd")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("LOUD: not root: useradd cannot write the throwaway root's accounts; skipping")
+	}
+	r := newDebRoot(t, "amd64")
+	text, err := os.ReadFile(filepath.Join(repoRoot(t), "packaging", "deb", "postinst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(t.TempDir(), "postinst")
+	units := "chairside.service chairside-station.service chairside-recorder.service"
+	if err := os.WriteFile(script, []byte(strings.ReplaceAll(string(text), "@UNITS@", units)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"configure", ""}, {"configure", "1.0.0"}} {
+		c := exec.Command("/bin/sh", append([]string{script}, args...)...)
+		c.Env = append(os.Environ(), "DPKG_ROOT="+r.dir, "PATH="+r.path)
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("postinst %v: %v\n%s", args, err, out)
+		}
+	}
+	passwd, group := r.read("etc/passwd"), r.read("etc/group")
+	for _, u := range []string{"chairside", "chairside-station", "chairside-recorder"} {
+		if strings.Count(passwd, "\n"+u+":x:") != 1 {
+			t.Errorf("user %s not made once:\n%s", u, passwd)
+		}
+	}
+	for _, g := range []string{"dialout", "gpio", "i2c"} {
+		if groupHas(group, g, "chairside-station") || groupHas(group, g, "chairside-recorder") {
+			t.Errorf("the station or the recorder is in %s:\n%s", g, group)
+		}
+	}
+	if calls := r.systemctl(); !strings.Contains(calls, "try-restart chairside-station.service") || !strings.Contains(calls, "try-restart chairside-recorder.service") {
+		t.Errorf("the upgrade did not restart the station and the recorder: %q", calls)
+	}
+}

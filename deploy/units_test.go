@@ -40,20 +40,11 @@ func TestUnitsHaveTheirSettings(t *testing.T) {
 		}
 		for _, want := range []string{"Type=notify", "WatchdogSec=", "Restart=always", "StartLimitIntervalSec=", "StartLimitBurst=",
 			"StateDirectory=", "ConfigurationDirectory=chairside", "User=chairside", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n",
-			"ProtectSystem=strict", "SystemCallFilter=@system-service", "SystemCallArchitectures=native", "-config /etc/chairside/"} {
+			"ProtectSystem=strict", "SystemCallFilter=@system-service", "SystemCallArchitectures=native",
+			"ExecStartPre=/usr/bin/", " -check -config /etc/chairside/"} {
 			if !strings.Contains(string(text), want) {
 				t.Errorf("%s lacks %q", filepath.Base(u), strings.TrimSpace(want))
 			}
-		}
-	}
-	// A config that fails its check is not run (the recorder has no -check yet).
-	for _, u := range []string{"chairside.service", "chairside-station.service"} {
-		text, err := os.ReadFile(filepath.Join(repoRoot(t), "systemd", u))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(text), "ExecStartPre=/usr/bin/") || !strings.Contains(string(text), " -check -config /etc/chairside/") {
-			t.Errorf("%s does not check its config before starting", u)
 		}
 	}
 	// The bedside daemon reaches the Pi's serial ports, GPIO and I2C.
@@ -75,6 +66,41 @@ func TestUnitsHaveTheirSettings(t *testing.T) {
 	for _, bad := range []string{"ProcSubset=pid", "ProtectKernelTunables=yes", "PrivateDevices=yes", "ProtectClock=yes"} {
 		if strings.Contains(string(text), "\n"+bad+"\n") {
 			t.Errorf("chairside.service sets %s, which breaks the annunciator or the clock check", bad)
+		}
+	}
+}
+
+// A Type=notify unit whose program never says READY=1 is killed at
+// TimeoutStartSec and restarted until its start limit, so every program
+// under cmd/ that such a unit runs must link go-systemd's notify package
+// (and ping the watchdog, as chairside's engine loop does).
+func TestNotifyUnitsProgramsNotify(t *testing.T) {
+	root := repoRoot(t)
+	execStart := regexp.MustCompile(`(?m)^ExecStart=/usr/bin/([a-z0-9-]+)`)
+	for _, u := range unitFiles(t) {
+		text, err := os.ReadFile(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := execStart.FindStringSubmatch(string(text))
+		if m == nil {
+			t.Fatalf("%s: no ExecStart=/usr/bin/…", u)
+		}
+		if !strings.Contains(string(text), "Type=notify") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(root, "cmd", m[1])); err != nil {
+			t.Logf("%s: cmd/%s is not in this tree yet", filepath.Base(u), m[1])
+			continue
+		}
+		c := exec.Command("go", "list", "-deps", "./cmd/"+m[1])
+		c.Dir = root
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("go list -deps ./cmd/%s: %v", m[1], err)
+		}
+		if !strings.Contains(string(out), "github.com/coreos/go-systemd/v22/daemon\n") {
+			t.Errorf("%s is Type=notify but cmd/%s never tells systemd READY=1 (github.com/coreos/go-systemd/v22/daemon)", filepath.Base(u), m[1])
 		}
 	}
 }

@@ -32,8 +32,8 @@ func qemuUser(t *testing.T, name string) string {
 	return need(t, "qemu", name, "apt-get install qemu-user-static")
 }
 
-// TestArmUnderQEMU runs each Pi build under qemu-user: -version, -check on
-// the shipped config, and the short real run (vitalsim on a pty, the
+// TestArmUnderQEMU runs each Pi build under qemu-user: every program's
+// -version, -check on its shipped config, and the short real run (vitalsim on a pty, the
 // embedded broker, an SpO2 alarm end to end, SIGTERM), so a broken arm
 // build fails CI. It logs each binary's size.
 func TestArmUnderQEMU(t *testing.T) {
@@ -46,7 +46,7 @@ func TestArmUnderQEMU(t *testing.T) {
 			start := time.Now()
 			wrap := []string{qemuUser(t, pt.qemu), "-cpu", pt.cpu}
 			bin := build(t, pt.target)
-			for _, prog := range []string{"chairside", "vitalsim"} {
+			for _, prog := range programs(t) {
 				st, err := os.Stat(filepath.Join(bin, prog))
 				if err != nil {
 					t.Fatal(err)
@@ -56,10 +56,16 @@ func TestArmUnderQEMU(t *testing.T) {
 				if err != nil || strings.TrimSpace(string(out)) != prog+" v0.0.0-deploytest" {
 					t.Fatalf("%s -version under %s: %v: %q", prog, pt.qemu, err, out)
 				}
-			}
-			out, err := command(wrap, filepath.Join(bin, "chairside"), "-check", "-config", filepath.Join(root, "configs", "chairside.toml")).CombinedOutput()
-			if err != nil || !strings.Contains(string(out), "chairside.toml: OK") {
-				t.Fatalf("chairside -check on the shipped config: %v\n%s", err, out)
+				// The shipped config of each program that has one
+				// (configs/chairside.toml, station.toml, recorder.toml).
+				cfg := filepath.Join(root, "configs", prog+".toml")
+				if _, err := os.Stat(cfg); err != nil {
+					continue
+				}
+				out, err = command(wrap, filepath.Join(bin, prog), "-check", "-config", cfg).CombinedOutput()
+				if err != nil || !strings.Contains(string(out), "OK") {
+					t.Fatalf("%s -check on the shipped %s: %v\n%s", prog, cfg, err, out)
+				}
 			}
 			r := runScenario(t, bin, wrap, wrap, noAnnunciator)
 			if r.alarm["value"] != float64(84) || r.alarm["priority"] != "high" {

@@ -57,8 +57,9 @@ var (
 	buildsMu sync.Mutex
 )
 
-// build compiles chairside and vitalsim for tg (static, as `make cross`
-// does) once per test binary and returns the folder holding them.
+// build compiles every program the package holds (each main under cmd/
+// but the demo) for tg, static as `make cross` does, once per test binary,
+// and returns the folder holding them.
 func build(t *testing.T, tg target) string {
 	t.Helper()
 	buildsMu.Lock()
@@ -71,8 +72,11 @@ func build(t *testing.T, tg target) string {
 		t.Fatal(err)
 	}
 	root := repoRoot(t)
-	c := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X github.com/chairside/chairside/cmd/internal/buildinfo.stamped=v0.0.0-deploytest",
-		"-o", dir+"/", "./cmd/chairside", "./cmd/vitalsim")
+	args := []string{"build", "-trimpath", "-ldflags", "-s -w -X github.com/chairside/chairside/cmd/internal/buildinfo.stamped=v0.0.0-deploytest", "-o", dir + "/"}
+	for _, p := range programs(t) {
+		args = append(args, "./cmd/"+p)
+	}
+	c := exec.Command("go", args...)
 	c.Dir = root
 	c.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+tg.goarch, "GOARM="+tg.goarm)
 	if out, err := c.CombinedOutput(); err != nil {

@@ -38,7 +38,7 @@ func TestUnitsHaveTheirSettings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"Type=notify", "WatchdogSec=", "Restart=always", "StartLimitIntervalSec=", "StartLimitBurst=",
+		for _, want := range []string{"Restart=always", "StartLimitIntervalSec=", "StartLimitBurst=",
 			"StateDirectory=", "ConfigurationDirectory=chairside", "User=chairside", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n",
 			"ProtectSystem=strict", "SystemCallFilter=@system-service", "SystemCallArchitectures=native",
 			"ExecStartPre=/usr/bin/", " -check -config /etc/chairside/"} {
@@ -47,10 +47,16 @@ func TestUnitsHaveTheirSettings(t *testing.T) {
 			}
 		}
 	}
-	// The bedside daemon reaches the Pi's serial ports, GPIO and I2C.
+	// The bedside daemon reaches the Pi's serial ports, GPIO and I2C, and
+	// systemd knows when it is up and restarts it when its engine hangs.
 	text, err := os.ReadFile(filepath.Join(repoRoot(t), "systemd", "chairside.service"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, want := range []string{"Type=notify\n", "NotifyAccess=main\n", "WatchdogSec=10s\n"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("chairside.service lacks %q", strings.TrimSpace(want))
+		}
 	}
 	for _, dev := range []string{"char-ttyS", "char-ttyAMA", "char-ttyUSB", "char-ttyACM", "char-gpiochip", "char-bcm2835-gpiomem", "char-rpi-gpiomem", "char-i2c"} {
 		if !strings.Contains(string(text), "DeviceAllow="+dev+" rw\n") {
@@ -70,10 +76,11 @@ func TestUnitsHaveTheirSettings(t *testing.T) {
 	}
 }
 
-// A Type=notify unit whose program never says READY=1 is killed at
-// TimeoutStartSec and restarted until its start limit, so every program
-// under cmd/ that such a unit runs must link go-systemd's notify package
-// (and ping the watchdog, as chairside's engine loop does).
+// A unit is Type=notify, with a watchdog, exactly when its program tells
+// systemd READY=1 (links go-systemd's notify package): a notify unit whose
+// program never says READY=1 is killed at TimeoutStartSec and restarted
+// until its start limit, and a program that notifies deserves the watchdog.
+// A unit whose program is not under cmd/ yet (station) is not checked.
 func TestNotifyUnitsProgramsNotify(t *testing.T) {
 	root := repoRoot(t)
 	execStart := regexp.MustCompile(`(?m)^ExecStart=/usr/bin/([a-z0-9-]+)`)
@@ -86,8 +93,9 @@ func TestNotifyUnitsProgramsNotify(t *testing.T) {
 		if m == nil {
 			t.Fatalf("%s: no ExecStart=/usr/bin/…", u)
 		}
-		if !strings.Contains(string(text), "Type=notify") {
-			continue
+		notifyUnit := strings.Contains(string(text), "\nType=notify\n")
+		if notifyUnit && !strings.Contains(string(text), "\nWatchdogSec=") {
+			t.Errorf("%s is Type=notify without WatchdogSec=", filepath.Base(u))
 		}
 		if _, err := os.Stat(filepath.Join(root, "cmd", m[1])); err != nil {
 			t.Logf("%s: cmd/%s is not in this tree yet", filepath.Base(u), m[1])
@@ -99,8 +107,12 @@ func TestNotifyUnitsProgramsNotify(t *testing.T) {
 		if err != nil {
 			t.Fatalf("go list -deps ./cmd/%s: %v", m[1], err)
 		}
-		if !strings.Contains(string(out), "github.com/coreos/go-systemd/v22/daemon\n") {
+		notifies := strings.Contains(string(out), "github.com/coreos/go-systemd/v22/daemon\n")
+		switch {
+		case notifyUnit && !notifies:
 			t.Errorf("%s is Type=notify but cmd/%s never tells systemd READY=1 (github.com/coreos/go-systemd/v22/daemon)", filepath.Base(u), m[1])
+		case !notifyUnit && notifies:
+			t.Errorf("cmd/%s tells systemd READY=1: make %s Type=notify with WatchdogSec=", m[1], filepath.Base(u))
 		}
 	}
 }

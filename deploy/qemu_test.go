@@ -45,7 +45,7 @@ func TestArmUnderQEMU(t *testing.T) {
 		t.Run(pt.name, func(t *testing.T) {
 			start := time.Now()
 			wrap := []string{qemuUser(t, pt.qemu), "-cpu", pt.cpu}
-			bin := build(t, pt.target)
+			bin := build(t, pt.target, programs(t))
 			for _, prog := range programs(t) {
 				st, err := os.Stat(filepath.Join(bin, prog))
 				if err != nil {

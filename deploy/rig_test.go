@@ -53,18 +53,22 @@ type target struct {
 }
 
 var (
-	builds   = map[target]string{}
+	builds   = map[string]string{}
 	buildsMu sync.Mutex
 )
 
-// build compiles every program the package holds (each main under cmd/
-// but the demo) for tg, static as `make cross` does, once per test binary,
-// and returns the folder holding them.
-func build(t *testing.T, tg target) string {
+// daemonOnly is what the native tests run: the daemon and the emulator.
+var daemonOnly = []string{"chairside", "vitalsim"}
+
+// build compiles progs (all: every program the package holds, each main
+// under cmd/ but the demo) for tg, static as `make cross` does, once per
+// test binary, and returns the folder holding them.
+func build(t *testing.T, tg target, progs []string) string {
 	t.Helper()
 	buildsMu.Lock()
 	defer buildsMu.Unlock()
-	if dir, ok := builds[tg]; ok {
+	key := tg.name + " " + strings.Join(progs, " ")
+	if dir, ok := builds[key]; ok {
 		return dir
 	}
 	dir, err := os.MkdirTemp("", "chairside-deploy-"+tg.name)
@@ -73,7 +77,7 @@ func build(t *testing.T, tg target) string {
 	}
 	root := repoRoot(t)
 	args := []string{"build", "-trimpath", "-ldflags", "-s -w -X github.com/chairside/chairside/cmd/internal/buildinfo.stamped=v0.0.0-deploytest", "-o", dir + "/"}
-	for _, p := range programs(t) {
+	for _, p := range progs {
 		args = append(args, "./cmd/"+p)
 	}
 	c := exec.Command("go", args...)
@@ -82,7 +86,7 @@ func build(t *testing.T, tg target) string {
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("go build for %s: %v\n%s", tg.name, err, out)
 	}
-	builds[tg] = dir
+	builds[key] = dir
 	return dir
 }
 

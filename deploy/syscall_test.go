@@ -123,7 +123,7 @@ func TestUnitAllowsEverySyscall(t *testing.T) {
 	unit := filepath.Join(repoRoot(t), "systemd", "chairside.service")
 	allowed := allowedCalls(t, unit, parseGroups(t, syscallGroups))
 
-	bin := build(t, native())
+	bin := build(t, native(), daemonOnly)
 	dir := t.TempDir()
 	checkTrace, runTrace := filepath.Join(dir, "check.strace"), filepath.Join(dir, "run.strace")
 	wrap := func(out string) []string { return []string{strace, "-f", "-qq", "-e", "trace=all", "-o", out} }

@@ -125,7 +125,7 @@ var exposureLine = regexp.MustCompile(`Overall exposure level for (\S+): ([0-9.]
 // grow past maxExposure.
 func TestUnitsVerifyAndExposure(t *testing.T) {
 	analyze := need(t, "systemd", "systemd-analyze", "apt-get install systemd")
-	bin := build(t, native())
+	bin := build(t, native(), daemonOnly)
 	dir := t.TempDir()
 	var copies []string
 	for _, u := range unitFiles(t) {

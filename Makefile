@@ -56,6 +56,14 @@ cross:
 	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/armv7/ ./cmd/...
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/arm64/ ./cmd/...
 
+## deb: the Debian packages for the Raspberry Pi (arm64; armhf = ARMv7, Pi
+## 2/3/4 on 32-bit; armel = ARMv6, Pi Zero/1) in bin/deb/, with dpkg-deb.
+## Every program under cmd/ but demo is packaged (packaging/mkdeb.sh).
+DEB_ARCHES ?= arm64 armhf armel
+.PHONY: deb
+deb:
+	@for a in $(DEB_ARCHES); do GO=$(GO) VERSION=$(VERSION) packaging/mkdeb.sh $$a bin/deb || exit 1; done
+
 ## demo: every part on one machine: the embedded broker, vitalsim and a
 ## chairside daemon for each of three chairs, and a nurse's view in the terminal.
 demo: build

@@ -420,20 +420,30 @@ func (d *daemon) external(ctx context.Context, cond string, present bool, msg st
 func (d *daemon) watch(ctx context.Context) {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
-	lastSynced := -1
+	lastSynced, lastErr := -1, ""
 	check := func() {
 		ok, err := clockSynced()
-		if err != nil {
-			ok = false
+		msg := "the system clock is not NTP-synchronised: times are marked clock_synced=false"
+		v := 0
+		switch {
+		case err != nil:
+			// A check that cannot run counts as unsynchronised, and says why
+			// (a sandbox refusing adjtimex is a deployment fault to fix).
+			ok, v = false, 2
+			msg = "the clock's synchronisation cannot be read (" + err.Error() + "): times are marked clock_synced=false"
+			if err.Error() != lastErr {
+				d.log.Warn("clock check failed", "err", err)
+			}
+			lastErr = err.Error()
+		case ok:
+			v, lastErr = 1, ""
+		default:
+			lastErr = ""
 		}
 		d.synced.Store(ok)
-		v := 0
-		if ok {
-			v = 1
-		}
 		if v != lastSynced {
 			lastSynced = v
-			d.external(ctx, monitor.ClockUnsynced, !ok, "the system clock is not NTP-synchronised: times are marked clock_synced=false")
+			d.external(ctx, monitor.ClockUnsynced, !ok, msg)
 		}
 	}
 	check()

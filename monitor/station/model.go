@@ -118,6 +118,7 @@ type Model struct {
 	dirty  map[string]struct{}
 	urgent bool
 	counts Counts
+	notify chan struct{} // a wake-up when an urgent change waits
 }
 
 type chair struct {
@@ -145,7 +146,8 @@ func NewModel(cfg Config) *Model {
 	if cfg.MaxChairs == 0 {
 		cfg.MaxChairs = DefaultMaxChairs
 	}
-	return &Model{cfg: cfg, chairs: map[string]*chair{}, dirty: map[string]struct{}{}, link: LinkState{Connected: true}}
+	return &Model{cfg: cfg, chairs: map[string]*chair{}, dirty: map[string]struct{}{}, link: LinkState{Connected: true},
+		notify: make(chan struct{}, 1)}
 }
 
 // ErrIgnored marks a message the station does not use (pleth, its own
@@ -217,7 +219,9 @@ func (m *Model) Handle(topic string, payload []byte, retained bool, now time.Tim
 		urgent = true
 	}
 	m.dirty[id] = struct{}{}
-	m.urgent = m.urgent || urgent
+	if urgent {
+		m.setUrgent()
+	}
 	return eff, nil
 }
 
@@ -459,6 +463,19 @@ func (m *Model) alarm(c *chair, cond, prio string, since time.Time, msg string) 
 		Priority: prio, Kind: wire.KindTechnical, Since: wire.At(since), Message: msg}
 }
 
+// setUrgent (under mu) marks an urgent change and wakes the reader.
+func (m *Model) setUrgent() {
+	m.urgent = true
+	select {
+	case m.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Notify wakes its reader when an urgent change waits: read TakeChanged
+// then, and at least every few hundred milliseconds for the rest.
+func (m *Model) Notify() <-chan struct{} { return m.notify }
+
 // Tick runs the station's timers at now (call it about once a second).
 func (m *Model) Tick(now time.Time) {
 	m.mu.Lock()
@@ -466,7 +483,7 @@ func (m *Model) Tick(now time.Time) {
 	for id, c := range m.chairs {
 		if m.evaluate(c, now) {
 			m.dirty[id] = struct{}{}
-			m.urgent = true
+			m.setUrgent()
 		}
 	}
 }

@@ -247,4 +247,3 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, cmdAnswer{V: 1, ID: reply.ID, OK: reply.OK, Error: reply.Error})
 	}
 }
-

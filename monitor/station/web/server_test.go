@@ -309,7 +309,7 @@ func TestCommandReplyMatchedByChairAndID(t *testing.T) {
 	r := newRig(t)
 	r.answer = func(c wire.Command) *wire.Reply {
 		go r.cmdr.Deliver("chair-02", wire.Reply{V: 1, ID: c.ID, OK: true}) // wrong chair
-		return &wire.Reply{V: 1, ID: "other", OK: true}                       // wrong id
+		return &wire.Reply{V: 1, ID: "other", OK: true}                     // wrong id
 	}
 	cookie := r.signin()
 	code, body, _ := r.do("POST", "/api/chairs/chair-01/cmd", `{"action":"nibp_now"}`, "Cookie", cookie)

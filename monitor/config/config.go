@@ -204,48 +204,53 @@ func (c *Config) read(t *tomlcheck.Table) {
 	t.Done()
 }
 
-func (c *Config) readMQTT(t *tomlcheck.Table) {
+func (c *Config) readMQTT(t *tomlcheck.Table) { c.MQTT = ReadMQTT(t) }
+
+// ReadMQTT reads and checks the [mqtt] table of t (required), as chairside
+// and the station share it.
+func ReadMQTT(t *tomlcheck.Table) MQTT {
 	m, present := t.Table("mqtt")
 	if !present {
 		t.Problem("mqtt", "is required: [mqtt] with broker = \"tcp://host:1883\"")
 	}
-	c.MQTT = MQTT{TopicPrefix: "chairside", Keepalive: 10 * time.Second}
+	mq := MQTT{TopicPrefix: "chairside", Keepalive: 10 * time.Second}
 	if s, ok := m.String("broker"); ok {
-		c.MQTT.Broker = s
+		mq.Broker = s
 		checkBroker(m, s)
 	} else if present && !m.Has("broker") {
 		m.Problem("broker", "is required")
 	}
 	if s, ok := m.String("topic_prefix"); ok {
-		c.MQTT.TopicPrefix = s
+		mq.TopicPrefix = s
 		if s == "" || strings.ContainsAny(s, "+#") || strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/") || strings.HasPrefix(s, "$") {
 			m.Problem("topic_prefix", "%q must be non-empty, without + # or a leading $, and not start or end with /", s)
 		}
 	}
-	c.MQTT.Username, _ = m.String("username")
-	c.MQTT.PasswordFile = readableFile(m, "password_file", true)
-	c.MQTT.CAFile = readableFile(m, "ca_file", false)
-	c.MQTT.CertFile = readableFile(m, "cert_file", true)
-	c.MQTT.KeyFile = readableFile(m, "key_file", true)
-	if (c.MQTT.CertFile == "") != (c.MQTT.KeyFile == "") {
+	mq.Username, _ = m.String("username")
+	mq.PasswordFile = readableFile(m, "password_file", true)
+	mq.CAFile = readableFile(m, "ca_file", false)
+	mq.CertFile = readableFile(m, "cert_file", true)
+	mq.KeyFile = readableFile(m, "key_file", true)
+	if (mq.CertFile == "") != (mq.KeyFile == "") {
 		m.Problem("cert_file", "and key_file go together: give both or neither")
 	}
-	if !c.MQTT.TLS() && (c.MQTT.CAFile != "" || c.MQTT.CertFile != "") && c.MQTT.Broker != "" {
-		m.Problem("broker", "is %q but TLS files are set: use ssl:// for TLS", c.MQTT.Broker)
+	if !mq.TLS() && (mq.CAFile != "" || mq.CertFile != "") && mq.Broker != "" {
+		m.Problem("broker", "is %q but TLS files are set: use ssl:// for TLS", mq.Broker)
 	}
-	if c.MQTT.PasswordFile != "" && c.MQTT.Username == "" {
+	if mq.PasswordFile != "" && mq.Username == "" {
 		m.Problem("password_file", "is set without username")
 	}
-	if c.MQTT.PasswordFile != "" && !c.MQTT.TLS() {
+	if mq.PasswordFile != "" && !mq.TLS() {
 		m.Warn("password_file", "the password crosses the network in clear text over tcp://; use ssl://")
 	}
 	if d, ok := m.Duration("keepalive"); ok {
-		c.MQTT.Keepalive = d
+		mq.Keepalive = d
 		if d < time.Second || d > 5*time.Minute {
 			m.Problem("keepalive", "is %v; it must be between 1s and 5m", d)
 		}
 	}
 	m.Done()
+	return mq
 }
 
 func checkBroker(m *tomlcheck.Table, s string) {

@@ -86,6 +86,13 @@ type Config struct {
 	ConnectTimeout time.Duration
 
 	Now func() time.Time // default time.Now; used for health timestamps
+
+	// PersistentSession asks the broker to keep this client's session
+	// (CleanSession false): while it is away, the broker queues the QoS 1
+	// messages of its subscriptions and delivers them when it is back. A
+	// subscriber that must not miss records (the station) sets it; the
+	// chair does not (its outbox is the queue). Default false.
+	PersistentSession bool
 }
 
 // Defaults.

@@ -99,7 +99,7 @@ func New(cfg Config) (*Link, error) {
 		SetUsername(cfg.Username).
 		SetPassword(cfg.Password).
 		SetProtocolVersion(4). // no silent second attempt at MQTT 3.1
-		SetCleanSession(true). // the outbox, not the broker session, carries the backlog
+		SetCleanSession(!cfg.PersistentSession). // the chair: the outbox, not the broker session, carries the backlog
 		SetStore(l.store).
 		SetKeepAlive(cfg.Keepalive).
 		SetPingTimeout(cfg.Keepalive).

@@ -98,7 +98,7 @@ func New(cfg Config) (*Link, error) {
 		SetClientID(cfg.ClientID).
 		SetUsername(cfg.Username).
 		SetPassword(cfg.Password).
-		SetProtocolVersion(4). // no silent second attempt at MQTT 3.1
+		SetProtocolVersion(4).                   // no silent second attempt at MQTT 3.1
 		SetCleanSession(!cfg.PersistentSession). // the chair: the outbox, not the broker session, carries the backlog
 		SetStore(l.store).
 		SetKeepAlive(cfg.Keepalive).

@@ -97,6 +97,9 @@ func TestPruneDeletesOld(t *testing.T) {
 	for i := range 10 {
 		h.Add(station.Effect{Chair: fmt.Sprintf("chair-%d", i%2), Trend: &station.TrendPoint{Param: "spo2", T: t0.Add(time.Duration(i) * time.Hour * 10), Value: wire.N(97)}})
 	}
+	for i := range 300 { // a chair whose points all go: its bucket is emptied, then deleted
+		h.Add(station.Effect{Chair: "chair-old", Trend: &station.TrendPoint{Param: "pulse", T: t0.Add(time.Duration(i) * time.Second), Value: wire.N(70)}})
+	}
 	h.Flush()
 	now = t0.Add(100 * time.Hour) // keep 72 h: points before t0+28h go
 	h.prune()
@@ -104,6 +107,14 @@ func TestPruneDeletesOld(t *testing.T) {
 	tr1, _ := h.Trend("chair-1", t0, now)
 	if got := len(tr.SpO2) + len(tr1.SpO2); got != 7 {
 		t.Fatalf("%d points left after pruning, want 7 (30 h to 90 h)", got)
+	}
+	if tr, _ := h.Trend("chair-old", t0, now); len(tr.Pulse) != 0 {
+		t.Fatalf("%d old points left", len(tr.Pulse))
+	}
+	h.Add(station.Effect{Chair: "chair-old", Trend: &station.TrendPoint{Param: "pulse", T: now, Value: wire.N(70)}})
+	h.Flush()
+	if tr, _ := h.Trend("chair-old", now, now.Add(time.Second)); len(tr.Pulse) != 1 {
+		t.Fatal("a pruned chair takes no new points")
 	}
 	h.Close()
 }

@@ -115,7 +115,7 @@ type Model struct {
 	mu     sync.Mutex
 	chairs map[string]*chair
 	link   LinkState
-	dirty  map[string]struct{}
+	dirty  map[string]bool // changed chairs; true: urgently
 	urgent bool
 	counts Counts
 	notify chan struct{} // a wake-up when an urgent change waits
@@ -146,7 +146,7 @@ func NewModel(cfg Config) *Model {
 	if cfg.MaxChairs == 0 {
 		cfg.MaxChairs = DefaultMaxChairs
 	}
-	return &Model{cfg: cfg, chairs: map[string]*chair{}, dirty: map[string]struct{}{}, link: LinkState{Connected: true},
+	return &Model{cfg: cfg, chairs: map[string]*chair{}, dirty: map[string]bool{}, link: LinkState{Connected: true},
 		notify: make(chan struct{}, 1)}
 }
 
@@ -218,7 +218,7 @@ func (m *Model) Handle(topic string, payload []byte, retained bool, now time.Tim
 	if m.evaluate(c, now) {
 		urgent = true
 	}
-	m.dirty[id] = struct{}{}
+	m.dirty[id] = m.dirty[id] || urgent
 	if urgent {
 		m.setUrgent()
 	}
@@ -482,7 +482,7 @@ func (m *Model) Tick(now time.Time) {
 	defer m.mu.Unlock()
 	for id, c := range m.chairs {
 		if m.evaluate(c, now) {
-			m.dirty[id] = struct{}{}
+			m.dirty[id] = true
 			m.setUrgent()
 		}
 	}
@@ -544,14 +544,27 @@ func (m *Model) Chair(id string) (Chair, bool) {
 // TakeChanged returns the chairs changed since the last call, by id, and
 // whether any change was urgent (an alarm, a station condition, a session
 // step, a chair going on- or offline).
-func (m *Model) TakeChanged() ([]Chair, bool) {
+func (m *Model) TakeChanged() ([]Chair, bool) { return m.take(false) }
+
+// TakeUrgent returns only the chairs changed urgently since they were last
+// taken: an alarm goes out at once without waiting for the encoding of
+// every chair whose vitals moved.
+func (m *Model) TakeUrgent() []Chair {
+	out, _ := m.take(true)
+	return out
+}
+
+func (m *Model) take(onlyUrgent bool) ([]Chair, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.dirty) == 0 {
 		return nil, false
 	}
 	out := make([]Chair, 0, len(m.dirty))
-	for id := range m.dirty {
+	for id, urgent := range m.dirty {
+		if onlyUrgent && !urgent {
+			continue
+		}
 		out = append(out, m.chairs[id].view)
 		delete(m.dirty, id)
 	}

@@ -274,3 +274,20 @@ func TestTakeChangedCoalesces(t *testing.T) {
 		t.Fatal("an alarm list change is not urgent")
 	}
 }
+
+// TakeUrgent hands out only the urgently changed chairs; the others wait
+// for the next TakeChanged.
+func TestTakeUrgentLeavesTheRest(t *testing.T) {
+	f := newFixture(t)
+	f.must("chair-01", "state", stateMsg(true, "idle"))
+	f.must("chair-02", "state", stateMsg(true, "idle"))
+	f.m.TakeChanged()
+	f.must("chair-01", "vitals/spo2", spo2Msg(1, time.Second, "97"))
+	f.must("chair-02", "alarms", `{"v":1,"t":"`+ts(time.Second)+`","audio_paused_until":null,"alarms":[]}`)
+	if got := f.m.TakeUrgent(); len(got) != 1 || got[0].Chair != "chair-02" {
+		t.Fatalf("urgent: %+v", got)
+	}
+	if got, _ := f.m.TakeChanged(); len(got) != 1 || got[0].Chair != "chair-01" {
+		t.Fatalf("the rest: %+v", got)
+	}
+}

@@ -18,26 +18,15 @@ const MaxPayloadBytes = 64 << 10
 const maxTextLen = 500
 
 // decode is the common part of every Parse function: a bound on the size,
-// one JSON object and nothing after it, "v" equal to Version. Unknown fields
-// are allowed (the contract may grow fields); wrong types are not.
-func decode(payload []byte, v any) error {
+// one JSON object and nothing after it, "v" (read into *ver by the decode)
+// equal to Version. Unknown fields are allowed (the contract may grow
+// fields); wrong types are not.
+func decode(payload []byte, v any, ver *int) error {
 	if len(payload) > MaxPayloadBytes {
 		return fmt.Errorf("payload is %d bytes, more than %d", len(payload), MaxPayloadBytes)
 	}
 	if !utf8.Valid(payload) {
 		return errors.New("payload is not valid UTF-8")
-	}
-	var head struct {
-		V *int `json:"v"`
-	}
-	if err := json.Unmarshal(payload, &head); err != nil {
-		return fmt.Errorf("malformed payload: %s", describeJSONError(err))
-	}
-	switch {
-	case head.V == nil:
-		return errors.New("field \"v\" is missing")
-	case *head.V != Version:
-		return fmt.Errorf("field \"v\" is %d; this reader speaks version %d", *head.V, Version)
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if err := dec.Decode(v); err != nil {
@@ -45,6 +34,12 @@ func decode(payload []byte, v any) error {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("malformed payload: data after the JSON object")
+	}
+	switch {
+	case *ver == 0:
+		return errors.New("field \"v\" is missing (or 0)")
+	case *ver != Version:
+		return fmt.Errorf("field \"v\" is %d; this reader speaks version %d", *ver, Version)
 	}
 	return nil
 }
@@ -87,7 +82,7 @@ func needTime(name string, t Time) error {
 // ParseState reads a state message (heartbeat, clean stop or Will).
 func ParseState(payload []byte) (State, error) {
 	var s State
-	if err := decode(payload, &s); err != nil {
+	if err := decode(payload, &s, &s.V); err != nil {
 		return State{}, err
 	}
 	err := errors.Join(
@@ -105,7 +100,7 @@ func ParseState(payload []byte) (State, error) {
 // its topic names.
 func ParseVital(payload []byte, param string) (Vital, error) {
 	var v Vital
-	if err := decode(payload, &v); err != nil {
+	if err := decode(payload, &v, &v.V); err != nil {
 		return Vital{}, err
 	}
 	var unitErr error
@@ -132,7 +127,7 @@ func checkFlags(flags []string) error {
 // ParseNIBP reads a vitals/nibp record.
 func ParseNIBP(payload []byte) (NIBP, error) {
 	var n NIBP
-	if err := decode(payload, &n); err != nil {
+	if err := decode(payload, &n, &n.V); err != nil {
 		return NIBP{}, err
 	}
 	return n, errors.Join(checkRecord(n.Record), needTime("t", n.T), oneOf("param", n.Param, "nibp"),
@@ -154,7 +149,7 @@ func checkAlarm(a Alarm) error {
 // ParseAlarm reads one alarm record (topic alarm).
 func ParseAlarm(payload []byte) (Alarm, error) {
 	var a Alarm
-	if err := decode(payload, &a); err != nil {
+	if err := decode(payload, &a, &a.V); err != nil {
 		return Alarm{}, err
 	}
 	return a, checkAlarm(a)
@@ -166,7 +161,7 @@ const maxAlarms = 100
 // ParseAlarms reads the retained list of current alarms (topic alarms).
 func ParseAlarms(payload []byte) (Alarms, error) {
 	var l Alarms
-	if err := decode(payload, &l); err != nil {
+	if err := decode(payload, &l, &l.V); err != nil {
 		return Alarms{}, err
 	}
 	if len(l.Alarms) > maxAlarms {
@@ -184,7 +179,7 @@ func ParseAlarms(payload []byte) (Alarms, error) {
 // ParseSession reads the session record (topic session).
 func ParseSession(payload []byte) (Session, error) {
 	var s Session
-	if err := decode(payload, &s); err != nil {
+	if err := decode(payload, &s, &s.V); err != nil {
 		return Session{}, err
 	}
 	return s, errors.Join(checkRecord(s.Record), needTime("t", s.T),
@@ -196,7 +191,7 @@ func ParseSession(payload []byte) (Session, error) {
 // ParseSummary reads a session summary record (topic session/summary).
 func ParseSummary(payload []byte) (Summary, error) {
 	var s Summary
-	if err := decode(payload, &s); err != nil {
+	if err := decode(payload, &s, &s.V); err != nil {
 		return Summary{}, err
 	}
 	return s, errors.Join(checkRecord(s.Record), needTime("t", s.T), field("id", checkText(s.ID, MaxIDLen, false)))
@@ -205,7 +200,7 @@ func ParseSummary(payload []byte) (Summary, error) {
 // ParseGap reads a gap record (topic gap).
 func ParseGap(payload []byte) (Gap, error) {
 	var g Gap
-	if err := decode(payload, &g); err != nil {
+	if err := decode(payload, &g, &g.V); err != nil {
 		return Gap{}, err
 	}
 	var order error
@@ -218,7 +213,7 @@ func ParseGap(payload []byte) (Gap, error) {
 // ParseReply reads a command reply (topic cmd/reply).
 func ParseReply(payload []byte) (Reply, error) {
 	var r Reply
-	if err := decode(payload, &r); err != nil {
+	if err := decode(payload, &r, &r.V); err != nil {
 		return Reply{}, err
 	}
 	return r, errors.Join(field("id", checkText(r.ID, MaxIDLen, true)), field("error", checkText(r.Error, maxTextLen, true)))

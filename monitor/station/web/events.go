@@ -79,11 +79,13 @@ func (s *Server) Broadcast(ctx context.Context) {
 	lastInfo, _ := json.Marshal(s.stationInfo())
 	for {
 		var buf bytes.Buffer
+		take := s.cfg.Model.TakeChanged
 		select {
 		case <-ctx.Done():
 			s.Close()
 			return
 		case <-s.cfg.Model.Notify():
+			take = func() ([]station.Chair, bool) { return s.cfg.Model.TakeUrgent(), true }
 		case <-flush.C:
 		case <-beat.C:
 			b, _ := json.Marshal(struct {
@@ -96,7 +98,7 @@ func (s *Server) Broadcast(ctx context.Context) {
 			lastInfo = info
 			s.stationEvent(&buf)
 		}
-		if chairs, _ := s.cfg.Model.TakeChanged(); len(chairs) > 0 {
+		if chairs, _ := take(); len(chairs) > 0 {
 			s.chairEvents(&buf, chairs)
 		}
 		if buf.Len() == 0 {

@@ -213,6 +213,7 @@ func (m *Model) Handle(topic string, payload []byte, retained bool, now time.Tim
 	m.counts.Accepted++
 	if !retained {
 		c.heard = now
+		c.view.LastSeen = wire.At(now)
 	}
 	urgent := apply(c, &eff, retained, now)
 	if m.evaluate(c, now) {
@@ -278,7 +279,9 @@ func parse(suffix string, payload []byte) (applier, error) {
 			c.stateSeen, c.will, c.clean = true, s.IsWill(), !s.Online && !s.IsWill()
 			c.heard = now // the retained state at subscription counts as heard: the timer starts now
 			c.view.Online, c.view.Boot, c.view.Version = s.Online, s.Boot, s.Version
-			c.view.LastSeen = wire.At(now)
+			if retained && !s.T.IsZero() {
+				c.view.LastSeen = s.T // when the chair said it, not when the broker replayed it
+			}
 			if !s.IsWill() && s.Phase != "" {
 				c.view.Phase = s.Phase
 			}
@@ -403,7 +406,9 @@ func (m *Model) evaluate(c *chair, now time.Time) bool {
 		why = "its connection to the broker died (MQTT Will)"
 	case c.stateSeen && c.clean:
 		why = "it stopped (state online false)"
-	case !c.heard.IsZero() && now.Sub(c.heard) >= m.cfg.OfflineAfter:
+	case !c.heard.IsZero() && now.Sub(c.heard) >= m.cfg.OfflineAfter && m.link.Connected:
+		// While the station's own link is down its silence is
+		// station_link_down, not every chair going offline.
 		why = fmt.Sprintf("no heartbeat for %s", m.cfg.OfflineAfter)
 	}
 	if why != "" {
@@ -492,6 +497,15 @@ func (m *Model) Tick(now time.Time) {
 func (m *Model) SetLink(s LinkState, now time.Time) {
 	m.mu.Lock()
 	changed := m.link != s
+	if s.Connected && !m.link.Connected {
+		// Back: every chair gets offline_after to be heard again (the
+		// broker replays the retained states at once).
+		for _, c := range m.chairs {
+			if !c.heard.IsZero() {
+				c.heard = now
+			}
+		}
+	}
 	m.link = s
 	m.mu.Unlock()
 	if changed {

@@ -291,3 +291,25 @@ func TestTakeUrgentLeavesTheRest(t *testing.T) {
 		t.Fatalf("the rest: %+v", got)
 	}
 }
+
+// While the station's own link is down, the chairs' silence is not
+// chair_offline (the station is the one cut off); back up, each chair gets
+// offline_after to be heard again.
+func TestLinkDownIsNotChairOffline(t *testing.T) {
+	f := newFixture(t)
+	f.must("chair-01", "state", stateMsg(true, "infusion"))
+	f.m.SetLink(LinkState{Connected: false, Down: true, Since: f.now, Reason: "refused"}, f.now)
+	f.advance(2 * time.Minute)
+	if got := f.conditions("chair-01"); got != "station_link_down/high" {
+		t.Fatalf("link down 2 min: %q, want only station_link_down", got)
+	}
+	f.m.SetLink(LinkState{Connected: true, Since: f.now}, f.now)
+	f.advance(24 * time.Second)
+	if got := f.conditions("chair-01"); got != "" {
+		t.Fatalf("24 s after the link came back: %q", got)
+	}
+	f.advance(time.Second)
+	if got := f.conditions("chair-01"); got != "chair_offline/medium" {
+		t.Fatalf("25 s after the link came back, chair silent: %q", got)
+	}
+}

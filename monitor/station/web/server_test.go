@@ -26,7 +26,8 @@ var t0 = time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
 // rig is a server with a model, a history and a fake broker: published
 // commands are recorded, and answer (if set) plays the chair.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
+	bad    []string // commands sent that the chair would refuse
 	srv    *Server
 	model  *station.Model
 	hist   *history.History
@@ -41,7 +42,7 @@ var (
 	annHash  []byte
 )
 
-func newRig(t *testing.T, mod ...func(*Config)) *rig {
+func newRig(t testing.TB, mod ...func(*Config)) *rig {
 	t.Helper()
 	hashOnce.Do(func() { annHash, _ = bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost) })
 	r := &rig{t: t, model: station.NewModel(station.Config{Prefix: "chairside", OfflineAfter: 25 * time.Second})}
@@ -53,11 +54,11 @@ func newRig(t *testing.T, mod ...func(*Config)) *rig {
 	r.hist = h
 	r.cmdr = station.NewCommander("chairside", func(_ context.Context, topic string, payload []byte) error {
 		c, err := wire.ParseCommand(payload)
-		if err != nil {
-			t.Errorf("the station sent a command the chair refuses: %v: %s", err, payload)
-		}
 		chair := strings.Split(topic, "/")[1]
 		r.mu.Lock()
+		if err != nil {
+			r.bad = append(r.bad, fmt.Sprintf("%v: %s", err, payload))
+		}
 		r.sent = append(r.sent, c)
 		answer := r.answer
 		r.mu.Unlock()
@@ -75,6 +76,11 @@ func newRig(t *testing.T, mod ...func(*Config)) *rig {
 		m(&cfg)
 	}
 	r.srv = New(cfg)
+	t.Cleanup(func() {
+		if len(r.bad) > 0 {
+			t.Errorf("the station sent commands the chair refuses: %v", r.bad)
+		}
+	})
 	r.feed("chair-01", "state", `{"v":1,"online":true,"boot":2,"stream":"st1","version":"v1","t":"2026-12-05T08:00:00Z","clock_synced":true,"session":"","phase":"idle"}`)
 	return r
 }
@@ -129,7 +135,7 @@ func (r *rig) signin() string {
 	return ""
 }
 
-func wantError(t *testing.T, code int, body string, wantCode int, wantText string) {
+func wantError(t testing.TB, code int, body string, wantCode int, wantText string) {
 	t.Helper()
 	var e apiError
 	if code != wantCode || json.Unmarshal([]byte(body), &e) != nil || e.V != 1 || !strings.Contains(e.Error, wantText) {
@@ -412,5 +418,67 @@ func TestEventStream(t *testing.T) {
 	r.model.SetLink(station.LinkState{Down: true, Since: time.Now(), Reason: "test"}, time.Now())
 	if s := next("station"); !strings.Contains(s, `"broker_connected":false`) || !strings.Contains(s, "station_link_down") {
 		t.Errorf("station event after link down: %s", s)
+	}
+}
+
+// A page that does not read is closed once it is streamBuffer batches
+// behind, and the others keep getting every batch.
+func TestSlowStreamClosed(t *testing.T) {
+	slow := &stream{out: make(chan []byte, streamBuffer), done: make(chan struct{})}
+	for i := range streamBuffer {
+		if !slow.send([]byte("x")) {
+			t.Fatalf("closed after %d batches", i)
+		}
+	}
+	if slow.send([]byte("x")) {
+		t.Fatal("a stream that does not read is not closed")
+	}
+	select {
+	case <-slow.done:
+	default:
+		t.Fatal("done not closed")
+	}
+}
+
+// An acknowledgement reaches every open page.
+func TestAckReachesEveryPage(t *testing.T) {
+	r := newRig(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.srv.Broadcast(ctx)
+	ts := httptest.NewServer(r.srv.Handler())
+	defer ts.Close()
+	var pages []*bufio.Scanner
+	for range 3 {
+		res, err := http.Get(ts.URL + "/api/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(nil, 1<<20)
+		pages = append(pages, sc)
+	}
+	time.Sleep(100 * time.Millisecond) // every stream registered
+	r.feed("chair-01", "alarms", `{"v":1,"t":"2026-12-05T08:00:05Z","audio_paused_until":null,"alarms":[{"v":1,"t":"2026-12-05T08:00:05Z","id":"a-2-1","condition":"spo2_low","kind":"physiological","priority":"high","phase":"update","state":"acknowledged","message":"SpO2 86 < 88","acked_by":"ann@desk-1"}]}`)
+	for i, sc := range pages {
+		done := make(chan bool, 1)
+		go func() {
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), `"acked_by":"ann@desk-1"`) {
+					done <- true
+					return
+				}
+			}
+			done <- false
+		}()
+		select {
+		case ok := <-done:
+			if !ok {
+				t.Fatalf("page %d: stream ended without the ack", i)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("page %d never showed the ack", i)
+		}
 	}
 }

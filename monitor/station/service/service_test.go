@@ -41,7 +41,7 @@ type stationRun struct {
 	done   chan error
 }
 
-func startStation(t *testing.T, broker, storeDir string, clk *clock) *stationRun {
+func startStation(t *testing.T, broker, storeDir string, clk *clock, mod ...func(*config.Config)) *stationRun {
 	t.Helper()
 	users := filepath.Join(storeDir, "users")
 	if _, err := os.Stat(users); err != nil {
@@ -56,6 +56,13 @@ func startStation(t *testing.T, broker, storeDir string, clk *clock) *stationRun
 	cfg := &config.Config{Name: "desk-1", Listen: "127.0.0.1:0", TopicPrefix: "chairside", StoreDir: storeDir,
 		Keep: 72 * time.Hour, Users: u, OfflineAfter: 25 * time.Second, Actions: config.DefaultActions()}
 	cfg.MQTT.Broker, cfg.MQTT.Keepalive = broker, 2*time.Second
+	for _, m := range mod {
+		m(cfg)
+	}
+	scheme := "http://"
+	if cfg.TLS() {
+		scheme = "https://"
+	}
 	addr := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &stationRun{t: t, cancel: cancel, done: make(chan error, 1)}
@@ -65,7 +72,7 @@ func startStation(t *testing.T, broker, storeDir string, clk *clock) *stationRun
 	}()
 	select {
 	case a := <-addr:
-		s.url = "http://" + a
+		s.url = scheme + a
 	case err := <-s.done:
 		t.Fatalf("station did not start: %v", err)
 	}

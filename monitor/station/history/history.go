@@ -30,7 +30,7 @@ import (
 
 // Defaults.
 const (
-	DefaultCommitEvery = 500 * time.Millisecond
+	DefaultCommitEvery = time.Second
 	DefaultQueue       = 100000
 	pruneEvery         = time.Hour
 )
@@ -83,7 +83,9 @@ func Open(path string, o Options) (*History, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	// The freelist is not written at each commit (rebuilt at open): fewer
+	// pages written per commit.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("history: open %s: %w", path, err)
 	}

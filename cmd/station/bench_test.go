@@ -32,6 +32,17 @@ func cpuTicks(b *testing.B, pid int) float64 {
 	return u + st
 }
 
+func ioBytes(pid int, key string) float64 {
+	s, _ := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	for _, l := range strings.Split(string(s), "\n") {
+		if v, ok := strings.CutPrefix(l, key+": "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 func statusKB(pid int, key string) int {
 	s, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, l := range strings.Split(string(s), "\n") {
@@ -183,6 +194,7 @@ func BenchmarkStationMosquitto500(b *testing.B) {
 	lat = lat[:0]
 	latMu.Unlock()
 	c0, m0, t0 := cpuTicks(b, cmd.Process.Pid), cpuTicks(b, m.PID()), time.Now()
+	w0 := ioBytes(cmd.Process.Pid, "write_bytes")
 	b.ResetTimer()
 	for end := sec + secs; sec < end; sec++ {
 		second(sec)
@@ -209,6 +221,9 @@ func BenchmarkStationMosquitto500(b *testing.B) {
 	b.ReportMetric(p(0.5), "alarm-to-SSE-p50-ms")
 	b.ReportMetric(p(0.99), "alarm-to-SSE-p99-ms")
 	b.ReportMetric(float64(len(ls)), "alarm-samples")
+	// What the station writes to its store's disk per hour (wear), from
+	// the kernel's count; the file itself grows in large steps (bbolt).
+	b.ReportMetric((ioBytes(cmd.Process.Pid, "write_bytes")-w0)/wall*3600/1e6, "disk-write-MB/h")
 	if res, err := http.Get(base + "/api/chairs"); err == nil {
 		res.Body.Close()
 	}

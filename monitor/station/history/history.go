@@ -3,10 +3,17 @@
 // trends, every NIBP, and every alarm message, for the configured keep
 // period, in one bbolt file in store_dir.
 //
-// Writes are grouped: messages are queued without blocking the MQTT
-// delivery and committed together every CommitEvery (one fsync for many
-// records, sparing the disk). Records are keyed by their time (and an alarm
-// also by its stream and seq), so a duplicate delivery overwrites itself.
+// bbolt rewrites every page a commit touches, so how records are keyed
+// decides how much is written. Trend points are gathered in memory into one
+// block per chair, parameter and minute, and a block is written when its
+// minute is over (and at shutdown), keyed minute first: each minute's
+// blocks of every chair go to the right edge of one bucket, a few pages
+// (about 40 MB an hour for 500 chairs, against 10 GB an hour with a key per
+// point in a bucket per chair). A crash (not a stop) loses at most the open
+// minute of trends; the live values come back from the chairs. NIBP and
+// alarm messages, a few an hour per chair, are written within a second,
+// keyed by time (an alarm also by its stream and seq, so a redelivery
+// overwrites itself).
 package history
 
 import (
@@ -18,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,8 +45,7 @@ const (
 
 var (
 	bucketChairs = []byte("chairs")
-	bucketSpO2   = []byte("spo2")
-	bucketPulse  = []byte("pulse")
+	bucketTrend  = []byte("trend")
 	bucketNIBP   = []byte("nibp")
 	bucketAlarm  = []byte("alarm")
 )
@@ -60,6 +67,9 @@ type History struct {
 
 	mu      sync.Mutex
 	pending []station.Effect
+	open    map[blockKey]*block // trend blocks of minutes not yet written
+	points  int                 // points in open blocks
+	counter uint64              // makes block keys unique
 	wake    chan struct{}
 	dropped atomic.Uint64
 	failed  atomic.Uint64
@@ -90,13 +100,17 @@ func Open(path string, o Options) (*History, error) {
 		return nil, fmt.Errorf("history: open %s: %w", path, err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketChairs)
+		if _, err := tx.CreateBucketIfNotExists(bucketChairs); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(bucketTrend)
 		return err
 	}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("history: %s: %w", path, err)
 	}
-	return &History{db: db, opts: o, log: o.Logger, wake: make(chan struct{}, 1), done: make(chan struct{})}, nil
+	return &History{db: db, opts: o, log: o.Logger, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		open: map[blockKey]*block{}, counter: uint64(time.Now().UnixNano())}, nil
 }
 
 // Add queues what a message asks to store; it never blocks. Beyond the
@@ -106,15 +120,28 @@ func (h *History) Add(e station.Effect) {
 		return
 	}
 	h.mu.Lock()
-	if len(h.pending) >= h.opts.Queue {
+	if len(h.pending)+h.points >= h.opts.Queue {
 		h.mu.Unlock()
 		h.dropped.Add(1)
 		return
 	}
-	h.pending = append(h.pending, e)
-	n := len(h.pending)
+	if e.Trend != nil {
+		k := blockKey{chair: e.Chair, param: e.Trend.Param, minute: e.Trend.T.Truncate(time.Minute).UnixMilli()}
+		b := h.open[k]
+		if b == nil {
+			b = &block{}
+			h.open[k] = b
+		}
+		b.points = append(b.points, Point{T: e.Trend.T, Value: e.Trend.Value})
+		h.points++
+		e.Trend = nil
+	}
+	if e.NIBP != nil || e.Alarm != nil {
+		h.pending = append(h.pending, e)
+	}
+	full := len(h.pending)+h.points >= h.opts.Queue/2
 	h.mu.Unlock()
-	if n >= 1000 {
+	if full {
 		select {
 		case h.wake <- struct{}{}:
 		default:
@@ -141,7 +168,7 @@ func (h *History) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			h.Flush()
+			h.flush(true)
 			return h.db.Close()
 		case <-tick.C:
 		case <-h.wake:
@@ -160,13 +187,50 @@ func (h *History) Done() <-chan struct{} { return h.done }
 // Close closes the file when Run was never started.
 func (h *History) Close() error { return h.db.Close() }
 
-// Flush commits what is queued now.
-func (h *History) Flush() {
+// blockKey names an open trend block: one chair, one parameter, one minute
+// (unix milliseconds of its start).
+type blockKey struct {
+	chair, param string
+	minute       int64
+}
+
+type block struct{ points []Point }
+
+// closeAfter is how long after its minute ends a block is written: points
+// of that minute still on their way get in.
+const closeAfter = 5 * time.Second
+
+// Flush commits the queued NIBP and alarm messages and the trend blocks
+// whose minute is over.
+func (h *History) Flush() { h.flush(false) }
+
+// flush commits; all writes every open block too (at shutdown, and when the
+// memory bound is reached).
+func (h *History) flush(all bool) {
+	cut := h.opts.Now().Add(-time.Minute - closeAfter).UnixMilli()
 	h.mu.Lock()
 	batch := h.pending
 	h.pending = nil
+	type closed struct {
+		key []byte
+		val []byte
+		n   int
+	}
+	var blocks []closed
+	if all || h.points >= h.opts.Queue/2 {
+		all = true
+	}
+	for k, b := range h.open {
+		if !all && k.minute > cut {
+			continue
+		}
+		h.counter++
+		blocks = append(blocks, closed{key: trendKey(k, h.counter), val: encodeBlock(k.minute, b.points), n: len(b.points)})
+		h.points -= len(b.points)
+		delete(h.open, k)
+	}
 	h.mu.Unlock()
-	if len(batch) == 0 {
+	if len(batch) == 0 && len(blocks) == 0 {
 		return
 	}
 	err := h.db.Update(func(tx *bolt.Tx) error {
@@ -176,12 +240,72 @@ func (h *History) Flush() {
 				return err
 			}
 		}
+		tb := tx.Bucket(bucketTrend)
+		tb.FillPercent = 0.95 // keys come in ascending minutes: fill pages
+		for _, b := range blocks {
+			if err := tb.Put(b.key, b.val); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
-		h.failed.Add(uint64(len(batch)))
-		h.log.Error("history: commit failed; these records are lost from the trends and history", "records", len(batch), "err", err)
+		n := len(batch)
+		for _, b := range blocks {
+			n += b.n
+		}
+		h.failed.Add(uint64(n))
+		h.log.Error("history: commit failed; these records are lost from the trends and history", "records", n, "err", err)
 	}
+}
+
+// trendKey is minute (8 bytes) | chair | 0 | param | 0 | counter (8 bytes):
+// minute first, so each minute's blocks are written side by side.
+func trendKey(k blockKey, counter uint64) []byte {
+	key := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(k.chair)+len(k.param)+10), uint64(max(k.minute, 0)))
+	key = append(key, k.chair...)
+	key = append(key, 0)
+	key = append(key, k.param...)
+	key = append(key, 0)
+	return binary.BigEndian.AppendUint64(key, counter)
+}
+
+// encodeBlock packs points: per point its offset in the minute (uint16
+// milliseconds), 0 for null or 1 and the value (float64).
+func encodeBlock(minute int64, pts []Point) []byte {
+	out := make([]byte, 0, len(pts)*11)
+	for _, p := range pts {
+		out = binary.BigEndian.AppendUint16(out, uint16(p.T.UnixMilli()-minute))
+		if !p.Value.Valid {
+			out = append(out, 0)
+			continue
+		}
+		out = append(out, 1)
+		out = binary.BigEndian.AppendUint64(out, math.Float64bits(p.Value.V))
+	}
+	return out
+}
+
+// decodeBlock unpacks a block; a damaged one yields the points before the
+// damage (never a guessed value).
+func decodeBlock(minute int64, b []byte, out []Point) []Point {
+	for len(b) >= 3 {
+		t := time.UnixMilli(minute + int64(binary.BigEndian.Uint16(b))).UTC()
+		switch b[2] {
+		case 0:
+			out = append(out, Point{T: t})
+			b = b[3:]
+		case 1:
+			if len(b) < 11 {
+				return out
+			}
+			out = append(out, Point{T: t, Value: wire.N(math.Float64frombits(binary.BigEndian.Uint64(b[3:])))})
+			b = b[11:]
+		default:
+			return out
+		}
+	}
+	return out
 }
 
 func chairBucket(chairs *bolt.Bucket, chair, kind []byte) (*bolt.Bucket, error) {
@@ -220,19 +344,6 @@ func readNum(b []byte) wire.Num {
 
 func put(chairs *bolt.Bucket, e station.Effect) error {
 	id := []byte(e.Chair)
-	if e.Trend != nil {
-		kind := bucketSpO2
-		if e.Trend.Param == "pulse" {
-			kind = bucketPulse
-		}
-		b, err := chairBucket(chairs, id, kind)
-		if err != nil {
-			return err
-		}
-		if err := b.Put(timeKey(e.Trend.T), num(e.Trend.Value)); err != nil {
-			return err
-		}
-	}
 	if e.NIBP != nil {
 		b, err := chairBucket(chairs, id, bucketNIBP)
 		if err != nil {
@@ -320,20 +431,38 @@ func (h *History) each(chair string, kind []byte, from, to time.Time, f func(k, 
 	})
 }
 
-// Trend reads a chair's SpO2, pulse and NIBP with from <= t < to.
+// Trend reads a chair's SpO2, pulse and NIBP with from <= t < to, in time
+// order, from the file and the open minutes.
 func (h *History) Trend(chair string, from, to time.Time) (Trend, error) {
 	tr := Trend{SpO2: []Point{}, Pulse: []Point{}, NIBP: []NIBPPoint{}}
+	first := from.Truncate(time.Minute)
 	for _, p := range []struct {
-		kind []byte
-		out  *[]Point
-	}{{bucketSpO2, &tr.SpO2}, {bucketPulse, &tr.Pulse}} {
-		err := h.each(chair, p.kind, from, to, func(k, v []byte) error {
-			*p.out = append(*p.out, Point{T: keyTime(k), Value: readNum(v)})
+		param string
+		out   *[]Point
+	}{{"spo2", &tr.SpO2}, {"pulse", &tr.Pulse}} {
+		var pts []Point
+		err := h.db.View(func(tx *bolt.Tx) error {
+			cur := tx.Bucket(bucketTrend).Cursor()
+			for m := first; m.Before(to); m = m.Add(time.Minute) {
+				prefix := trendKey(blockKey{chair: chair, param: p.param, minute: m.UnixMilli()}, 0)
+				prefix = prefix[:len(prefix)-8]
+				for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+					pts = decodeBlock(m.UnixMilli(), v, pts)
+				}
+			}
 			return nil
 		})
 		if err != nil {
 			return Trend{}, fmt.Errorf("history: trend of %s: %w", chair, err)
 		}
+		h.mu.Lock()
+		for k, b := range h.open {
+			if k.chair == chair && k.param == p.param && k.minute >= first.UnixMilli() && k.minute < to.UnixMilli() {
+				pts = append(pts, b.points...)
+			}
+		}
+		h.mu.Unlock()
+		*p.out = inWindow(pts, from, to)
 	}
 	err := h.each(chair, bucketNIBP, from, to, func(k, v []byte) error {
 		parts := bytes.Split(v, []byte{'|'})
@@ -347,6 +476,30 @@ func (h *History) Trend(chair string, from, to time.Time) (Trend, error) {
 		return Trend{}, fmt.Errorf("history: NIBP of %s: %w", chair, err)
 	}
 	return tr, nil
+}
+
+// inWindow keeps the points in [from, to), sorted by time, one per
+// millisecond (a redelivered point is the same point).
+func inWindow(pts []Point, from, to time.Time) []Point {
+	out := pts[:0]
+	for _, p := range pts {
+		if !p.T.Before(from) && p.T.Before(to) {
+			out = append(out, p)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].T.Before(out[j].T) })
+	dedup := out[:0]
+	for i, p := range out {
+		if i > 0 && p.T.Equal(dedup[len(dedup)-1].T) {
+			dedup[len(dedup)-1] = p
+			continue
+		}
+		dedup = append(dedup, p)
+	}
+	if dedup == nil {
+		return []Point{}
+	}
+	return dedup
 }
 
 // Alarms reads every alarm message of a chair with t >= from, oldest first,
@@ -399,6 +552,13 @@ func (h *History) prune() {
 			if err := chairs.DeleteBucket(c); err != nil {
 				return err
 			}
+		}
+		cur := tx.Bucket(bucketTrend).Cursor()
+		for k, _ := cur.First(); k != nil && len(k) >= 8 && bytes.Compare(k[:8], cut) < 0; k, _ = cur.First() {
+			if err := cur.Delete(); err != nil {
+				return err
+			}
+			n++
 		}
 		return nil
 	})

@@ -100,7 +100,7 @@ func TestPruneDeletesOld(t *testing.T) {
 	for i := range 300 { // a chair whose points all go: its bucket is emptied, then deleted
 		h.Add(station.Effect{Chair: "chair-old", Trend: &station.TrendPoint{Param: "pulse", T: t0.Add(time.Duration(i) * time.Second), Value: wire.N(70)}})
 	}
-	h.Flush()
+	h.flush(true)
 	now = t0.Add(100 * time.Hour) // keep 72 h: points before t0+28h go
 	h.prune()
 	tr, _ := h.Trend("chair-0", t0, now)
@@ -112,7 +112,7 @@ func TestPruneDeletesOld(t *testing.T) {
 		t.Fatalf("%d old points left", len(tr.Pulse))
 	}
 	h.Add(station.Effect{Chair: "chair-old", Trend: &station.TrendPoint{Param: "pulse", T: now, Value: wire.N(70)}})
-	h.Flush()
+	h.flush(true)
 	if tr, _ := h.Trend("chair-old", now, now.Add(time.Second)); len(tr.Pulse) != 1 {
 		t.Fatal("a pruned chair takes no new points")
 	}
@@ -132,5 +132,58 @@ func TestQueueBound(t *testing.T) {
 	}
 	if h.Dropped() != 5 {
 		t.Fatalf("dropped %d, want 5", h.Dropped())
+	}
+}
+
+// Trend points are read from the open minute before it is written, from
+// the file after; points arriving out of order come back in time order; a
+// late point of a minute already written is kept beside it; a redelivered
+// point appears once.
+func TestTrendBlocks(t *testing.T) {
+	now := t0.Add(30 * time.Second)
+	h := open(t, filepath.Join(t.TempDir(), "h.db"), &now)
+	defer h.Close()
+	add := func(sec int, v float64) {
+		h.Add(station.Effect{Chair: "chair-01", Trend: &station.TrendPoint{Param: "spo2", T: t0.Add(time.Duration(sec) * time.Second), Value: wire.N(v)}})
+	}
+	for _, sec := range []int{0, 2, 1, 3} {
+		add(sec, float64(90+sec))
+	}
+	add(2, 92) // redelivered
+	values := func() string {
+		tr, err := h.Trend("chair-01", t0, t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range tr.SpO2 {
+			out = append(out, fmt.Sprintf("%d:%v", p.T.Sub(t0)/time.Second, p.Value))
+		}
+		return strings.Join(out, " ")
+	}
+	h.Flush() // the minute is open: nothing written, all still readable
+	if got := values(); got != "0:90 1:91 2:92 3:93" {
+		t.Fatalf("open minute: %s", got)
+	}
+	now = t0.Add(66 * time.Second)
+	h.Flush() // minute over: written
+	h.mu.Lock()
+	open := len(h.open)
+	h.mu.Unlock()
+	if open != 0 {
+		t.Fatalf("%d blocks still open after their minute", open)
+	}
+	add(4, 94) // late, for the written minute
+	add(61, 95)
+	now = t0.Add(3 * time.Minute)
+	h.Flush()
+	if got := values(); got != "0:90 1:91 2:92 3:93 4:94 61:95" {
+		t.Fatalf("after writing: %s", got)
+	}
+	if tr, _ := h.Trend("chair-01", t0.Add(time.Second), t0.Add(4*time.Second)); len(tr.SpO2) != 3 {
+		t.Errorf("window [1 s, 4 s): %d points, want 3", len(tr.SpO2))
+	}
+	if tr, _ := h.Trend("chair-02", t0, t0.Add(time.Hour)); len(tr.SpO2) != 0 {
+		t.Error("another chair's points leak into chair-02")
 	}
 }

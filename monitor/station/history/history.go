@@ -184,8 +184,12 @@ func (h *History) Run(ctx context.Context) error {
 // Done is closed when Run has returned (the file is closed).
 func (h *History) Done() <-chan struct{} { return h.done }
 
-// Close closes the file when Run was never started.
-func (h *History) Close() error { return h.db.Close() }
+// Close writes what is open and closes the file, when Run was never
+// started (Run does both when its context ends).
+func (h *History) Close() error {
+	h.flush(true)
+	return h.db.Close()
+}
 
 // blockKey names an open trend block: one chair, one parameter, one minute
 // (unix milliseconds of its start).

@@ -133,7 +133,6 @@ type chair struct {
 	gapMissing   uint64 // records dropped by the chair (gap) in this session
 	gapSession   string
 	missingSince time.Time
-	alarmsT      time.Time // t of the retained alarms list in view
 
 	stationAlarms []StationAlarm
 }
@@ -244,9 +243,18 @@ func (m *Model) ignore() error {
 // pushed to pages at once rather than with the next batch).
 type applier func(c *chair, eff *Effect, retained bool, now time.Time) bool
 
-// newer reports whether a payload of time t replaces one of time cur:
-// arrival order is not time order (a backlog follows the live messages).
-func newer(t, cur wire.Time) bool { return !t.Before(cur.Time) }
+// newer reports whether a record replaces the one shown. Arrival order is
+// not record order (a backlog follows the live messages), so within one
+// stream the higher seq wins. The chair's clock is not trusted for this: a
+// clock set back (an NTP step on a Pi without a real-time clock) must never
+// hide newer records behind older ones. A new stream (a new store) or a
+// record without seq (sent while the store failed) replaces what is shown.
+func newer(r wire.Record, cur wire.Record) bool {
+	if r.Stream != cur.Stream || r.Seq == 0 || cur.Seq == 0 {
+		return true
+	}
+	return r.Seq >= cur.Seq
+}
 
 func track(c *chair, r wire.Record, retained bool, now time.Time) {
 	if r.Stream == "" {
@@ -299,7 +307,7 @@ func parse(suffix string, payload []byte) (applier, error) {
 			if param == "pulse" {
 				slot = &c.view.Pulse
 			}
-			if *slot == nil || newer(v.T, (*slot).T) {
+			if *slot == nil || newer(v.Record, (*slot).Record) {
 				*slot = &v
 			}
 			eff.Trend = &TrendPoint{Param: param, T: v.T.Time, Value: v.Value}
@@ -312,7 +320,7 @@ func parse(suffix string, payload []byte) (applier, error) {
 		}
 		return func(c *chair, eff *Effect, retained bool, now time.Time) bool {
 			track(c, n.Record, retained, now)
-			if c.view.NIBP == nil || newer(n.T, c.view.NIBP.T) {
+			if c.view.NIBP == nil || newer(n.Record, c.view.NIBP.Record) {
 				c.view.NIBP = &n
 			}
 			eff.NIBP = &n
@@ -335,10 +343,11 @@ func parse(suffix string, payload []byte) (applier, error) {
 			return nil, err
 		}
 		return func(c *chair, _ *Effect, _ bool, _ time.Time) bool {
-			if !newer(l.T, wire.At(c.alarmsT)) {
-				return false
-			}
-			c.alarmsT = l.T.Time
+			// Live state without seq: the last to arrive is the chair's
+			// latest (one client's messages keep their order, and a
+			// retained copy is the last one the broker has). Its t is
+			// not compared: a chair clock set back must not freeze the
+			// list.
 			if l.Alarms == nil {
 				l.Alarms = []wire.Alarm{}
 			}
@@ -352,7 +361,7 @@ func parse(suffix string, payload []byte) (applier, error) {
 		}
 		return func(c *chair, _ *Effect, retained bool, now time.Time) bool {
 			track(c, s.Record, retained, now)
-			if c.view.Session != nil && !newer(s.T, c.view.Session.T) {
+			if c.view.Session != nil && !newer(s.Record, c.view.Session.Record) {
 				return false
 			}
 			c.view.Session = &s
@@ -366,7 +375,7 @@ func parse(suffix string, payload []byte) (applier, error) {
 		}
 		return func(c *chair, _ *Effect, retained bool, now time.Time) bool {
 			track(c, s.Record, retained, now)
-			if c.view.Summary == nil || newer(s.T, c.view.Summary.T) {
+			if c.view.Summary == nil || newer(s.Record, c.view.Summary.Record) {
 				c.view.Summary = &s
 			}
 			return true

@@ -313,3 +313,23 @@ func TestLinkDownIsNotChairOffline(t *testing.T) {
 		t.Fatalf("25 s after the link came back, chair silent: %q", got)
 	}
 }
+
+// A chair clock set back (an NTP step) never freezes what is shown: order
+// is by seq within a stream, and the alarms list is the last to arrive.
+func TestClockSetBackStillUpdates(t *testing.T) {
+	f := newFixture(t)
+	f.must("chair-01", "state", stateMsg(true, "infusion"))
+	f.must("chair-01", "vitals/spo2", spo2Msg(10, time.Hour, "97")) // clock an hour ahead
+	f.must("chair-01", "alarms", `{"v":1,"t":"`+ts(time.Hour)+`","audio_paused_until":null,"alarms":[]}`)
+	f.must("chair-01", "vitals/spo2", spo2Msg(11, 0, "85")) // clock stepped back
+	f.must("chair-01", "alarms", `{"v":1,"t":"`+ts(0)+`","audio_paused_until":null,"alarms":[{"v":1,"t":"`+ts(0)+`","id":"a-1-1","condition":"spo2_low","kind":"physiological","priority":"high","phase":"start","state":"active","message":"SpO2 85 < 88"}]}`)
+	c, _ := f.m.Chair("chair-01")
+	if c.SpO2.Value.V != 85 || len(c.Alarms) != 1 {
+		t.Fatalf("after the clock stepped back: SpO2 %v, %d alarms; want 85 and the new alarm", c.SpO2.Value, len(c.Alarms))
+	}
+	// An older seq of the same stream (the backlog) does not replace it.
+	f.must("chair-01", "vitals/spo2", spo2Msg(9, 2*time.Hour, "99"))
+	if c, _ := f.m.Chair("chair-01"); c.SpO2.Value.V != 85 {
+		t.Fatalf("backlog seq 9 replaced seq 11: %v", c.SpO2.Value)
+	}
+}

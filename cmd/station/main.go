@@ -108,13 +108,14 @@ func checkConfig(path string, out io.Writer) int {
 }
 
 // setPassword reads the password twice from stdin (one line each; a
-// terminal echoes it, so pipe it or type it where nobody watches) and stores
-// its bcrypt hash.
+// terminal's echo is turned off meanwhile) and stores its bcrypt hash.
 func setPassword(name, file string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if name == "" || file == "" {
 		fmt.Fprintln(stderr, "station: -passwd NAME and -users-file FILE go together")
 		return exitConfig
 	}
+	restore := noEcho(stdin)
+	defer restore()
 	in := bufio.NewReader(stdin)
 	read := func(prompt string) (string, error) {
 		fmt.Fprint(stderr, prompt)

@@ -127,7 +127,7 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("/api/chairs/{chair}/trend", only("GET", s.trend))
 	mux.HandleFunc("/api/chairs/{chair}/alarms", only("GET", s.alarms))
 	mux.HandleFunc("/api/chairs/{chair}/cmd", only("POST", s.command))
-	mux.HandleFunc("/api/events", only("GET", s.events))
+	mux.HandleFunc("/api/events", strictly("GET", s.events))
 	mux.HandleFunc("/api/signin", only("POST", s.signin))
 	mux.HandleFunc("/api/signout", only("POST", s.signout))
 	mux.HandleFunc("/api/me", only("GET", s.me))
@@ -172,6 +172,18 @@ func securityHeaders(h http.Handler) http.Handler {
 func only(method string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method && !(method == "GET" && r.Method == "HEAD") {
+			w.Header().Set("Allow", method)
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, method))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// strictly is only without HEAD (an event stream never ends).
+func strictly(method string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method {
 			w.Header().Set("Allow", method)
 			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, method))
 			return

@@ -176,6 +176,10 @@ func TestChairsAndOneChair(t *testing.T) {
 	wantError(t, code, body, 404, "no such API path")
 	code, body, _ = r.do("DELETE", "/api/chairs", "")
 	wantError(t, code, body, 405, "use GET")
+	code, body, _ = r.do("HEAD", "/api/events", "")
+	if code != 405 {
+		t.Errorf("HEAD /api/events: %d (an event stream never ends)", code)
+	}
 	code, body, _ = r.do("GET", "/healthz", "")
 	if code != 200 || strings.TrimSpace(body) != `{"ok":true,"broker_connected":true}` {
 		t.Errorf("healthz: %d %s", code, body)

@@ -194,6 +194,17 @@ func TestSignin(t *testing.T) {
 	r := newRig(t)
 	code, body, _ := r.do("POST", "/api/signin", `{"user":"ann","password":"wrong"}`)
 	wantError(t, code, body, 401, "wrong user name or password")
+	for _, c := range []struct{ body, want string }{
+		{`{"user":"ann",`, "not the expected JSON"},
+		{`{"user":"ann","password":"x","admin":true}`, "unknown field"},
+		{`{"user":1,"password":"x"}`, `"user" must be string`},
+		{`{"user":"ann","password":"` + strings.Repeat("x", 10000) + `"}`, "more than 4096 bytes"},
+	} {
+		code, body, _ := r.do("POST", "/api/signin", c.body)
+		wantError(t, code, body, 400, c.want)
+	}
+	code, body, _ = r.do("POST", "/api/signin", `{"user":"ann","password":"correct horse"}`, "Sec-Fetch-Site", "cross-site")
+	wantError(t, code, body, 403, "cross-origin")
 	code, body, _ = r.do("POST", "/api/signin", `{"user":"bob","password":"correct horse"}`)
 	wantError(t, code, body, 401, "wrong user name or password")
 	code, body, res := r.do("POST", "/api/signin", `{"user":"ann","password":"correct horse"}`)

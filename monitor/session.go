@@ -353,6 +353,10 @@ func (e *Engine) publishSession() {
 	if e.sess.Phase.InSession() && e.nibpIdx >= 0 {
 		s.NextNIBP = wire.At(e.nibp.Next)
 	}
+	if d := e.proto.Phases[e.sess.Phase].Duration; d > 0 && e.sess.Phase.InSession() {
+		planned := isoDuration(d)
+		s.PhasePlanned = &planned
+	}
 	if e.sess.GateOverrideBy != "" {
 		by := e.sess.GateOverrideBy
 		s.GateOverrideBy = &by

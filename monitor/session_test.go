@@ -443,3 +443,33 @@ func TestDischargeRejudgedOnlyWhenTheVerdictChanges(t *testing.T) {
 		}
 	}
 }
+
+// The session payload carries the phase's planned length from the protocol
+// (infusion 40m, observation 60m in the shipped one), null where the phase
+// has none, so the station can show "Infusion 23:14 / 40:00".
+func TestSessionPhasePlanned(t *testing.T) {
+	r := newRig(t)
+	planned := func(phase string) string {
+		t.Helper()
+		got := "(no session payload)"
+		for _, ev := range r.evs {
+			if s, ok := ev.(wire.Session); ok && s.Phase == phase {
+				got = "null"
+				if s.PhasePlanned != nil {
+					got = *s.PhasePlanned
+				}
+			}
+		}
+		return got
+	}
+	r.startSession()
+	r.run(45 * time.Second)
+	r.cmd(wire.ActionInfusionStart)
+	r.run(time.Second)
+	r.cmd(wire.ActionInfusionEnd)
+	for phase, want := range map[string]string{"baseline": "null", "infusion": "PT40M", "observation": "PT1H"} {
+		if got := planned(phase); got != want {
+			t.Errorf("%s phase_planned = %s, want %s", phase, got, want)
+		}
+	}
+}

@@ -206,8 +206,8 @@ func (c *Config) read(t *tomlcheck.Table) {
 
 func (c *Config) readMQTT(t *tomlcheck.Table) { c.MQTT = ReadMQTT(t) }
 
-// ReadMQTT reads the required [mqtt] table of t (CONTRACT §2): the chair's,
-// and the same table in the recorder's config (§7).
+// ReadMQTT reads the required [mqtt] table of t (interfaces §2): the chair's,
+// and the same table in the station's and the recorder's configs.
 func ReadMQTT(t *tomlcheck.Table) MQTT {
 	m, present := t.Table("mqtt")
 	if !present {

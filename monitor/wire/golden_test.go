@@ -24,6 +24,7 @@ func goldenPayloads() map[string]any {
 	at := func(d time.Duration) Time { return At(t0.Add(d)) }
 	rec := Record{V: Version, Stream: "9f2c4a1b7d3e5f60", Seq: 1042, Boot: 3, ClockSynced: true}
 	nurse := "ann@desk-1"
+	planned := "PT40M"
 	alarm := Alarm{Record: rec, T: at(0), Session: "s-20261122-0800-3", ID: "a-3-17", Condition: "spo2_low",
 		Kind: KindPhysiological, Priority: "high", Phase: PhaseUpdate, State: "acknowledged", ConditionActive: true,
 		Value: N(86), Limit: N(88), Message: "SpO2 86 < 88", AckedBy: &nurse, Audio: AudioOff, Started: at(-20 * time.Second)}
@@ -44,7 +45,7 @@ func goldenPayloads() map[string]any {
 		"alarm":  alarm,
 		"alarms": Alarms{V: Version, T: at(0), AudioPausedUntil: at(2 * time.Minute), Alarms: []Alarm{live}},
 		"session": Session{Record: rec, T: at(0), ID: "s-20261122-0800-3", Encounter: "enc-881", Phase: "infusion",
-			PhaseStarted: at(-12 * time.Minute), Started: at(-30 * time.Minute), Protocol: "ketamine-iv",
+			PhaseStarted: at(-12 * time.Minute), PhasePlanned: &planned, Started: at(-30 * time.Minute), Protocol: "ketamine-iv",
 			Baseline: Baseline{Systolic: N(124), Diastolic: N(80), Pulse: N(72), SpO2: N(98)},
 			NextNIBP: at(3 * time.Minute), GateOverrideBy: &nurse},
 		"session_summary": Summary{Record: rec, T: at(0), ID: "s-20261122-0800-3", Encounter: "enc-881",

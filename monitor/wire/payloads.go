@@ -168,11 +168,15 @@ type Baseline struct {
 // Session is the retained session state (topic session), published on every change.
 type Session struct {
 	Record
-	T              Time     `json:"t"`
-	ID             string   `json:"id"`
-	Encounter      string   `json:"encounter"`
-	Phase          string   `json:"phase"`
-	PhaseStarted   Time     `json:"phase_started"`
+	T            Time   `json:"t"`
+	ID           string `json:"id"`
+	Encounter    string `json:"encounter"`
+	Phase        string `json:"phase"`
+	PhaseStarted Time   `json:"phase_started"`
+	// PhasePlanned is the phase's planned length from the protocol as an
+	// ISO 8601 duration ("PT40M"), so a display can show "23:14 / 40:00";
+	// null when the phase has none (idle, baseline, ended).
+	PhasePlanned   *string  `json:"phase_planned"`
 	Started        Time     `json:"started"`
 	Protocol       string   `json:"protocol"`
 	Baseline       Baseline `json:"baseline"`

@@ -274,3 +274,14 @@ func FreePorts(t testing.TB, n int) []int {
 	}
 	return ports
 }
+
+// PID is the running broker's process id (0 when stopped), for benchmarks
+// that measure its CPU as a reference.
+func (m *Mosquitto) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}

@@ -1,0 +1,148 @@
+// Command station is the nursing station: it subscribes to every chair,
+// keeps their state, trends and alarm history, adds its own technical
+// alarms, and serves the dashboard page and its API (CONTRACT §5).
+//
+//	station -config FILE                  run the station
+//	station -check -config FILE           check the config, exit 0 or 2
+//	station -passwd NAME -users-file FILE add or change a user (password twice on stdin)
+//	station -version
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/chairside/chairside/cmd/internal/buildinfo"
+	"github.com/chairside/chairside/monitor/station/config"
+	"github.com/chairside/chairside/monitor/station/service"
+	"github.com/chairside/chairside/monitor/station/web"
+)
+
+// Exit codes (CONTRACT §1).
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitConfig  = 2
+)
+
+// page is the web page; the page package sets it when it is built in
+// (nil: / says the page is not built into this binary).
+var page http.Handler
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("station", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", config.DefaultPath, "configuration `file`")
+	check := fs.Bool("check", false, "check the configuration, print every problem, and exit")
+	passwd := fs.String("passwd", "", "add or change user `NAME` (password twice on standard input) in -users-file")
+	usersFile := fs.String("users-file", "", "with -passwd: the users `file` (name:bcrypt-hash lines)")
+	version := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "station: unexpected arguments %q\n", fs.Args())
+		return exitConfig
+	}
+	switch {
+	case *version:
+		fmt.Fprintln(stdout, "station", buildinfo.Version())
+		return exitOK
+	case *passwd != "" || *usersFile != "":
+		return setPassword(*passwd, *usersFile, stdin, stdout, stderr)
+	case *check:
+		return checkConfig(*cfgPath, stdout)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer stop()
+	cfg, ps := config.Load(*cfgPath)
+	if err := ps.Err(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	for _, p := range ps.List { // warnings
+		log.Warn("config", "problem", p.String())
+	}
+	if err := service.Run(ctx, service.Options{Config: cfg, Page: page, Logger: log}); err != nil {
+		log.Error("station failed", "err", err)
+		return exitRuntime
+	}
+	return exitOK
+}
+
+// logLevel reads CHAIRSIDE_LOG=debug|info|warn|error (default info).
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("CHAIRSIDE_LOG"))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func checkConfig(path string, out io.Writer) int {
+	_, ps := config.Load(path)
+	for _, p := range ps.List {
+		fmt.Fprintln(out, p.String())
+	}
+	if n := ps.Errors(); n > 0 {
+		fmt.Fprintf(out, "%s: %d error(s)\n", path, n)
+		return exitConfig
+	}
+	fmt.Fprintf(out, "%s: OK\n", path)
+	return exitOK
+}
+
+// setPassword reads the password twice from stdin (one line each; a
+// terminal's echo is turned off meanwhile) and stores its bcrypt hash.
+func setPassword(name, file string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if name == "" || file == "" {
+		fmt.Fprintln(stderr, "station: -passwd NAME and -users-file FILE go together")
+		return exitConfig
+	}
+	restore := noEcho(stdin)
+	defer restore()
+	in := bufio.NewReader(stdin)
+	read := func(prompt string) (string, error) {
+		fmt.Fprint(stderr, prompt)
+		line, err := in.ReadString('\n')
+		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+			return "", errors.New("no password on standard input")
+		}
+		return strings.TrimRight(line, "\r\n"), nil
+	}
+	pw, err := read("password for " + name + ": ")
+	if err == nil {
+		var again string
+		again, err = read("again: ")
+		if err == nil && again != pw {
+			err = errors.New("the two passwords differ")
+		}
+	}
+	if err == nil {
+		err = web.CheckPassword(pw)
+	}
+	if err == nil {
+		err = web.SetUser(file, name, pw)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "\nstation: %v; users file unchanged\n", err)
+		return exitConfig
+	}
+	fmt.Fprintf(stdout, "\nuser %s set in %s\n", name, file)
+	return exitOK
+}

@@ -475,10 +475,11 @@ func (d *daemon) annunciator(ctx context.Context) annunciator {
 	}
 	g := gpio.New(pins, gpio.Opts{
 		Logger: d.log.With("part", "annunciator"),
-		OnPress: func() {
-			// The bedside button pauses the audio: always allowed (CONTRACT §2).
-			d.in <- monitor.Command{Local: true, Command: wire.Command{V: wire.Version, ID: fmt.Sprintf("button-%d", time.Now().UnixNano()),
-				T: wire.At(time.Now()), Action: wire.ActionPauseAudio, By: "bedside"}}
+		OnPress: func(p gpio.Press) {
+			select {
+			case d.in <- buttonCommand(p, time.Now()):
+			case <-ctx.Done():
+			}
 		},
 		OnFault: func(err error) {
 			msg := ""

@@ -22,9 +22,17 @@ type sink struct {
 	statuses []vitals.Status
 }
 
-func (s *sink) Reading(r vitals.Reading) { s.mu.Lock(); s.readings = append(s.readings, r); s.mu.Unlock() }
-func (s *sink) Status(st vitals.Status)  { s.mu.Lock(); s.statuses = append(s.statuses, st); s.mu.Unlock() }
-func (s *sink) Result(vitals.Result)     {}
+func (s *sink) Reading(r vitals.Reading) {
+	s.mu.Lock()
+	s.readings = append(s.readings, r)
+	s.mu.Unlock()
+}
+func (s *sink) Status(st vitals.Status) {
+	s.mu.Lock()
+	s.statuses = append(s.statuses, st)
+	s.mu.Unlock()
+}
+func (s *sink) Result(vitals.Result) {}
 
 func (s *sink) counts() (readings, statuses int) {
 	s.mu.Lock()
@@ -246,7 +254,9 @@ func TestSensorOverflowCountedAsGarbled(t *testing.T) {
 // No such bus: Run keeps trying, sends nothing, and stops at Halt.
 func TestSensorNoBus(t *testing.T) {
 	s, err := NewSensor("7", &SensorOpts{Part: DefaultOpts, Poll: 10 * time.Millisecond, Retry: 10 * time.Millisecond,
-		Open: func(bus string) (i2c.BusCloser, error) { return nil, errors.New("i2creg: can't open unknown bus: \"7\"") }})
+		Open: func(bus string) (i2c.BusCloser, error) {
+			return nil, errors.New("i2creg: can't open unknown bus: \"7\"")
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

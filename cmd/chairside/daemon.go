@@ -52,7 +52,8 @@ type daemon struct {
 }
 
 // runDaemon runs until ctx ends (SIGTERM/SIGINT) and returns the exit code.
-func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
+// env, for tests only, replaces how the drivers reach the machine.
+func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger, env ...sensorEnv) int {
 	started := time.Now()
 	d := &daemon{cfg: cfg, log: log, in: make(chan any, 1024)}
 	runCtx, stop := context.WithCancel(context.Background()) // outlives ctx by the shutdown
@@ -156,7 +157,11 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 	}
 
 	sink := engineSink{ctx: runCtx, in: d.in}
-	sensors, err := buildSensors(cfg, sink, log.With("part", "sensor"))
+	var senv sensorEnv
+	if len(env) > 0 {
+		senv = env[0]
+	}
+	sensors, err := buildSensors(cfg, sink, log.With("part", "sensor"), senv)
 	if err != nil {
 		log.Error("sensors", "err", err)
 		return exitConfig

@@ -470,7 +470,7 @@ func (c *Config) readAnnunciator(t *tomlcheck.Table) {
 		for _, p := range pins {
 			*p.dst, _ = a.String(p.key)
 		}
-		used := map[string]string{}
+		used := c.i2cPins()
 		for _, p := range pins {
 			if *p.dst == "" {
 				continue
@@ -502,6 +502,24 @@ func (c *Config) readAnnunciator(t *tomlcheck.Table) {
 		a.IgnoreRest() // the pins cannot be judged without a kind
 	}
 	a.Done()
+}
+
+// i2cPins are the header pins an I2C sensor on the Pi's bus 1 holds (SDA on
+// GPIO2, SCL on GPIO3), by pin, saying who holds them; a lamp or button
+// there would break the bus.
+func (c *Config) i2cPins() map[string]string {
+	used := map[string]string{}
+	for i, s := range c.Sensors {
+		if s.I2CBus == "" {
+			continue
+		}
+		switch strings.TrimPrefix(strings.TrimPrefix(s.I2CBus, "/dev/i2c-"), "I2C") {
+		case "1":
+			who := fmt.Sprintf("I2C bus 1 of sensor %d (%s)", i+1, s.Driver)
+			used["GPIO2"], used["GPIO3"] = "SDA of "+who, "SCL of "+who
+		}
+	}
+	return used
 }
 
 // Pins a bedside box can use: the Raspberry Pi 40-pin header's BCM lines

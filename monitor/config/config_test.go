@@ -198,6 +198,12 @@ func TestMAX30102Sensor(t *testing.T) {
 			t.Fatalf("engine flags %v, want uncalibrated", f)
 		}
 	}
+	// The button on the bus's SDA pin would break the bus.
+	sda := strings.Replace(good, "driver = \"nonin\"\nport = \"/dev/null\"", "driver = \"max30102\"", 1)
+	sda = strings.Replace(sda, "kind = \"none\"", "kind = \"gpio\"\nbuzzer = \"GPIO18\"\nred_led = \"GPIO23\"\nack_button = \"GPIO2\"", 1)
+	if _, ps := Load(write(t, sda)); ps.Err() == nil || !strings.Contains(ps.Err().Error(), "annunciator.ack_button: GPIO2 is also SDA of I2C bus 1 of sensor 1 (max30102)") {
+		t.Fatalf("button on SDA: %v", ps.Err())
+	}
 	// Two parts at one address of one bus cannot both answer.
 	two := strings.Replace(good, "driver = \"suntech\"\nport = \"/dev/zero\"", "driver = \"max30102\"\ni2c_bus = \"/dev/i2c-1\"", 1)
 	two = strings.Replace(two, "driver = \"nonin\"\nport = \"/dev/null\"", "driver = \"max30102\"", 1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,4 +155,34 @@ func waitPull(t *testing.T, p *gpiotest.Pin) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatal("Run did not pull the button up")
+}
+
+// edgePin records the edge Run asks the button for.
+type edgePin struct {
+	gpiotest.Pin
+	mu   sync.Mutex
+	edge gpio.Edge
+}
+
+func (p *edgePin) In(pull gpio.Pull, edge gpio.Edge) error {
+	p.mu.Lock()
+	p.edge = edge
+	p.mu.Unlock()
+	return p.Pin.In(pull, edge)
+}
+
+// The release must wake the watcher too: a release missed between polls
+// would hide the next press.
+func TestButtonWatchesBothEdges(t *testing.T) {
+	btn := &edgePin{Pin: gpiotest.Pin{N: "GPIO25", EdgesChan: make(chan gpio.Level, 1)}}
+	a := New(Pins{AckButton: btn}, Opts{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Run(ctx)
+	waitPull(t, &btn.Pin)
+	btn.mu.Lock()
+	defer btn.mu.Unlock()
+	if btn.edge != gpio.BothEdges {
+		t.Fatalf("button edge = %v, want both", btn.edge)
+	}
 }

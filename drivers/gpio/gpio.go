@@ -172,7 +172,7 @@ func (a *Annunciator) Run(ctx context.Context) error {
 	}
 	defer end()
 	if b := a.pins.AckButton; b != nil {
-		if err := b.In(gpio.PullUp, gpio.FallingEdge); err != nil {
+		if err := b.In(gpio.PullUp, gpio.BothEdges); err != nil {
 			err = fmt.Errorf("gpio: button %s: %w", b, err)
 			if a.opts.OnFault != nil {
 				a.opts.OnFault(err)

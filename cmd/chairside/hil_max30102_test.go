@@ -139,16 +139,14 @@ kind = "none"
 	})
 	finger.set(max30102.Finger{SpO2: 96, Pulse: 75})
 
-	// Finger off: null SpO2 and pulse with probe_off, within a second.
+	// Finger off: null SpO2 and pulse with probe_off (how soon, in signal
+	// time, is TestSensorFingerOff's; here the broker and the store add
+	// their own delays).
 	from := rec.count()
 	finger.set(max30102.Finger{Off: true})
-	off := time.Now()
 	rec.waitForFrom(t, from, "SpO2 null with probe_off", "/vitals/spo2", 5*time.Second, func(v map[string]any) bool {
 		return v["value"] == nil && flagged(v, "probe_off")
 	})
-	if d := time.Since(off); d > 1500*time.Millisecond {
-		t.Errorf("probe_off took %v after the finger left", d)
-	}
 	rec.waitForFrom(t, from, "pulse null with probe_off", "/vitals/pulse", 5*time.Second, func(v map[string]any) bool {
 		return v["value"] == nil && flagged(v, "probe_off")
 	})

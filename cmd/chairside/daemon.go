@@ -55,6 +55,14 @@ type daemon struct {
 // env, for tests only, replaces how the drivers reach the machine.
 func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger, env ...sensorEnv) int {
 	started := time.Now()
+	// The shutdown's watchdog (below) is stopped only once everything,
+	// deferred closes included, has returned: first deferred, last run.
+	var hung *time.Timer
+	defer func() {
+		if hung != nil {
+			hung.Stop()
+		}
+	}()
 	d := &daemon{cfg: cfg, log: log, in: make(chan any, 1024)}
 	runCtx, stop := context.WithCancel(context.Background()) // outlives ctx by the shutdown
 	defer stop()
@@ -207,9 +215,9 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger, env ..
 	deadline := time.Now().Add(shutdownBudget)
 	// The contract's 5 s hold even if a part hangs: the store is crash-safe,
 	// so exiting is safe; the goroutines go to the log for the engineers.
-	// Never stopped: it covers the deferred store Close too, and main exits
-	// as soon as runDaemon returns.
-	time.AfterFunc(shutdownBudget+500*time.Millisecond, func() {
+	// Stopped only when runDaemon has returned (the deferred store Close
+	// included); main exits then anyway, a test process goes on.
+	hung = time.AfterFunc(shutdownBudget+500*time.Millisecond, func() {
 		buf := make([]byte, 1<<20)
 		log.Error("shutdown did not finish in time; exiting", "goroutines", string(buf[:runtime.Stack(buf, true)]))
 		os.Exit(exitRuntime)

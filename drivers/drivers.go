@@ -18,6 +18,9 @@
 // New(port string, opts *Opts) (*Dev, error) checks the options (an error
 // names the field at fault) and opens nothing; `var DefaultOpts` is a value to
 // copy and edit; String names the driver and its port.
+//
+// The I²C oximeter (max30102.Sensor) has the same shape with a bus name for
+// the port: max30102.NewSensor("1", nil).
 package drivers
 
 import (

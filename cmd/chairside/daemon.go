@@ -52,8 +52,17 @@ type daemon struct {
 }
 
 // runDaemon runs until ctx ends (SIGTERM/SIGINT) and returns the exit code.
-func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
+// env, for tests only, replaces how the drivers reach the machine.
+func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger, env ...sensorEnv) int {
 	started := time.Now()
+	// The shutdown's watchdog (below) is stopped only once everything,
+	// deferred closes included, has returned: first deferred, last run.
+	var hung *time.Timer
+	defer func() {
+		if hung != nil {
+			hung.Stop()
+		}
+	}()
 	d := &daemon{cfg: cfg, log: log, in: make(chan any, 1024)}
 	runCtx, stop := context.WithCancel(context.Background()) // outlives ctx by the shutdown
 	defer stop()
@@ -156,7 +165,11 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 	}
 
 	sink := engineSink{ctx: runCtx, in: d.in}
-	sensors, err := buildSensors(cfg, sink, log.With("part", "sensor"))
+	var senv sensorEnv
+	if len(env) > 0 {
+		senv = env[0]
+	}
+	sensors, err := buildSensors(cfg, sink, log.With("part", "sensor"), senv)
 	if err != nil {
 		log.Error("sensors", "err", err)
 		return exitConfig
@@ -202,9 +215,9 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) int {
 	deadline := time.Now().Add(shutdownBudget)
 	// The contract's 5 s hold even if a part hangs: the store is crash-safe,
 	// so exiting is safe; the goroutines go to the log for the engineers.
-	// Never stopped: it covers the deferred store Close too, and main exits
-	// as soon as runDaemon returns.
-	time.AfterFunc(shutdownBudget+500*time.Millisecond, func() {
+	// Stopped only when runDaemon has returned (the deferred store Close
+	// included); main exits then anyway, a test process goes on.
+	hung = time.AfterFunc(shutdownBudget+500*time.Millisecond, func() {
 		buf := make([]byte, 1<<20)
 		log.Error("shutdown did not finish in time; exiting", "goroutines", string(buf[:runtime.Stack(buf, true)]))
 		os.Exit(exitRuntime)
@@ -485,10 +498,11 @@ func (d *daemon) annunciator(ctx context.Context) annunciator {
 	}
 	g := gpio.New(pins, gpio.Opts{
 		Logger: d.log.With("part", "annunciator"),
-		OnPress: func() {
-			// The bedside button pauses the audio: always allowed (CONTRACT §2).
-			d.in <- monitor.Command{Local: true, Command: wire.Command{V: wire.Version, ID: fmt.Sprintf("button-%d", time.Now().UnixNano()),
-				T: wire.At(time.Now()), Action: wire.ActionPauseAudio, By: "bedside"}}
+		OnPress: func(p gpio.Press) {
+			select {
+			case d.in <- buttonCommand(p, time.Now()):
+			case <-ctx.Done():
+			}
 		},
 		OnFault: func(err error) {
 			msg := ""

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chairside/chairside/drivers"
+	"github.com/chairside/chairside/drivers/max30102"
 	"github.com/chairside/chairside/monitor/config"
 )
 
@@ -24,7 +25,7 @@ func TestCheckAndDaemonShareOneDriverTable(t *testing.T) {
 			s.Port = filepath.Join(t.TempDir(), "tty")
 		}
 		cfg := &config.Config{Sensors: []config.Sensor{s}}
-		_, err := buildSensors(cfg, engineSink{ctx: context.Background(), in: make(chan any, 1)}, slog.New(slog.DiscardHandler))
+		_, err := buildSensors(cfg, engineSink{ctx: context.Background(), in: make(chan any, 1)}, slog.New(slog.DiscardHandler), sensorEnv{})
 		switch {
 		case d.Unavailable == "" && err != nil:
 			t.Errorf("driver %s: the config accepts it, the daemon refuses it: %v", d.Name, err)
@@ -44,9 +45,10 @@ func TestBuildSensorsFromTheTable(t *testing.T) {
 		{Driver: "cms50-legacy", Port: "/dev/ttyUSB1"},
 		{Driver: "suntech", Port: "/dev/ttyAMA0"},
 		{Driver: "cms50", Port: "/dev/ttyUSB2"},
+		{Driver: "max30102", I2CBus: "/dev/i2c-1", Address: 0x58},
 	}}
 	sink := engineSink{ctx: context.Background(), in: make(chan any, 1)}
-	set, err := buildSensors(cfg, sink, slog.New(slog.DiscardHandler))
+	set, err := buildSensors(cfg, sink, slog.New(slog.DiscardHandler), sensorEnv{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +57,7 @@ func TestBuildSensorsFromTheTable(t *testing.T) {
 		"cms50(/dev/ttyUSB1, legacy, sensor 1)",
 		"suntech(/dev/ttyAMA0, adult, sensor 2)",
 		"cms50(/dev/ttyUSB2, live9, sensor 3)",
+		"max30102(I2C 1, 0x58)",
 	}
 	if len(set.runners) != len(want) {
 		t.Fatalf("%d runners, want %d", len(set.runners), len(want))
@@ -72,16 +75,27 @@ func TestBuildSensorsFromTheTable(t *testing.T) {
 	}
 
 	cfg.Sensors = []config.Sensor{{Driver: "cms50", Port: "/dev/ttyUSB2"}, {Driver: "nonin", Port: "/dev/ttyUSB0", Format: 3}}
-	if _, err := buildSensors(cfg, sink, nil); err == nil || !strings.Contains(err.Error(), "sensor 2 (nonin)") || !strings.Contains(err.Error(), "Opts.Format") {
+	if _, err := buildSensors(cfg, sink, nil, sensorEnv{}); err == nil || !strings.Contains(err.Error(), "sensor 2 (nonin)") || !strings.Contains(err.Error(), "Opts.Format") {
 		t.Errorf("bad format: %v, want an error naming sensor 2 and Opts.Format", err)
 	}
 	cfg.Sensors = []config.Sensor{{Driver: "suntech"}}
-	if _, err := buildSensors(cfg, sink, nil); err == nil || !strings.Contains(err.Error(), "sensor 1 (suntech)") || !strings.Contains(err.Error(), "port") {
+	if _, err := buildSensors(cfg, sink, nil, sensorEnv{}); err == nil || !strings.Contains(err.Error(), "sensor 1 (suntech)") || !strings.Contains(err.Error(), "port") {
 		t.Errorf("no port: %v, want an error naming sensor 1 and the port", err)
 	}
 	cfg.Sensors = []config.Sensor{{Driver: "suntech", Port: "/dev/a"}, {Driver: "suntech", Port: "/dev/b"}}
-	if _, err := buildSensors(cfg, sink, nil); err == nil || !strings.Contains(err.Error(), "second NIBP") {
+	if _, err := buildSensors(cfg, sink, nil, sensorEnv{}); err == nil || !strings.Contains(err.Error(), "second NIBP") {
 		t.Errorf("two NIBP modules: %v, want an error", err)
+	}
+}
+
+// TestI2CBusNamesAgree: every i2c_bus the config accepts, the driver
+// opens, and every one it refuses, the driver refuses too.
+func TestI2CBusNamesAgree(t *testing.T) {
+	for _, b := range []string{"1", "0", "I2C1", "/dev/i2c-1", "/dev/i2c-22", "", "i2c-1", "/dev/i2c-", "I2C", "1a", "/dev/i2c-1/", "1234", " 1"} {
+		_, err := max30102.BusName(b)
+		if ok := config.ValidI2CBus(b); ok != (err == nil) {
+			t.Errorf("i2c_bus %q: config accepts it %v, the driver: %v", b, ok, err)
+		}
 	}
 }
 
@@ -89,7 +103,7 @@ func TestBuildSensorsFromTheTable(t *testing.T) {
 // until the context ends, and the driver's Halt ends it too.
 func TestRunnerStopsWithHalt(t *testing.T) {
 	cfg := &config.Config{Sensors: []config.Sensor{{Driver: "nonin", Port: filepath.Join(t.TempDir(), "tty"), Format: 2}}}
-	set, err := buildSensors(cfg, engineSink{ctx: context.Background(), in: make(chan any, 1)}, nil)
+	set, err := buildSensors(cfg, engineSink{ctx: context.Background(), in: make(chan any, 1)}, nil, sensorEnv{})
 	if err != nil {
 		t.Fatal(err)
 	}

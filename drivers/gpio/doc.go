@@ -14,8 +14,14 @@
 //
 // The lamp shows the engine's Annunciation.Lamp, the buzzer its Tone, so an
 // acknowledged alarm stays visible but silent. A pin whose write fails is
-// reported through OnFault (the daemon raises annunciator_fault). Pressing the
-// button (falling edge, pulled up, 50 ms debounce) calls OnPress.
+// reported through OnFault (the daemon raises annunciator_fault).
+//
+// The button is wired from its pin to ground and read with the pin's pull-up
+// (Low while pressed). A level counts once it has held 50 ms (Debounce). A
+// press released before 2 s (LongPressAfter) is a ShortPress, reported on
+// release; one held 2 s is a LongPress, reported once at 2 s while still
+// held (a button held on, or stuck, does not repeat). The daemon makes a
+// short press acknowledge the chair's alarms and a long one pause the audio.
 //
 // Run drives the pins until its context ends or Halt is called, then
 // switches everything off; String names the pins.

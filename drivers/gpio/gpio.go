@@ -29,7 +29,7 @@ type Pins struct {
 
 // Opts configure an Annunciator.
 type Opts struct {
-	OnPress func()      // the button was pressed (called from the button's goroutine)
+	OnPress func(Press) // the button was pressed (called from the button's goroutine)
 	OnFault func(error) // a pin failed; nil error: all pins work again
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -172,7 +172,7 @@ func (a *Annunciator) Run(ctx context.Context) error {
 	}
 	defer end()
 	if b := a.pins.AckButton; b != nil {
-		if err := b.In(gpio.PullUp, gpio.FallingEdge); err != nil {
+		if err := b.In(gpio.PullUp, gpio.BothEdges); err != nil {
 			err = fmt.Errorf("gpio: button %s: %w", b, err)
 			if a.opts.OnFault != nil {
 				a.opts.OnFault(err)
@@ -219,21 +219,3 @@ func (a *Annunciator) String() string {
 }
 
 var _ conn.Resource = (*Annunciator)(nil)
-
-// watchButton calls OnPress once per press, ignoring bounces within 50 ms.
-func (a *Annunciator) watchButton(ctx context.Context, b gpio.PinIn) {
-	var last time.Time
-	for ctx.Err() == nil {
-		if !b.WaitForEdge(500 * time.Millisecond) {
-			continue
-		}
-		now := a.opts.Now()
-		if b.Read() == gpio.Low && now.Sub(last) > 50*time.Millisecond {
-			last = now
-			a.opts.Logger.Info("bedside button pressed")
-			if a.opts.OnPress != nil {
-				a.opts.OnPress()
-			}
-		}
-	}
-}

@@ -132,31 +132,6 @@ func TestPinFailureReportsFault(t *testing.T) {
 	}
 }
 
-func TestButtonPressDebounced(t *testing.T) {
-	btn := &gpiotest.Pin{N: "GPIO25", EdgesChan: make(chan gpio.Level, 4)}
-	c := &clock{now: time.Unix(0, 0)}
-	presses := make(chan struct{}, 4)
-	a := New(Pins{AckButton: btn}, Opts{Now: c.Now, OnPress: func() { presses <- struct{}{} }})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go a.Run(ctx)
-	time.Sleep(20 * time.Millisecond) // Run sets the button up
-	c.add(time.Second)
-	btn.EdgesChan <- gpio.Low
-	select {
-	case <-presses:
-	case <-time.After(2 * time.Second):
-		t.Fatal("press not seen")
-	}
-	c.add(10 * time.Millisecond) // a bounce
-	btn.EdgesChan <- gpio.Low
-	select {
-	case <-presses:
-		t.Fatal("a bounce counted as a second press")
-	case <-time.After(100 * time.Millisecond):
-	}
-}
-
 // On a machine without GPIO (CI, a laptop) Lookup fails clearly.
 func TestLookupWithoutGPIO(t *testing.T) {
 	_, err := Lookup(Names{Buzzer: "GPIO18"}, nil)

@@ -19,10 +19,19 @@
 //     (power glitch) is noticed by its mode register and configured again.
 //     Temperature reads the die temperature; FingerOff tells a finger from
 //     no finger by the infrared DC level.
+//   - Sensor: the part run as chairside's oximeter, a drivers.Driver
+//     (NewSensor(bus, *SensorOpts), Run, Halt, String): it opens the bus
+//     through periph (host.Init, i2creg.Open), polls the FIFO, feeds
+//     monitor/ppg, sends SpO2 and pulse (null with flags when withheld,
+//     always uncalibrated; probe_off at once when the infrared level drops)
+//     and the sample counts (lost samples as garbled), and reopens the bus
+//     every Retry while the part is gone, sending nothing.
 //   - Model: a register-level model of the part (register file, 32-sample
 //     FIFO with write and read pointers, overflow counter, rollover, part and
 //     revision IDs, reset, die temperature, unplug) that is itself an
-//     i2c.Bus, for tests and vitalsim.
+//     i2c.Bus (and BusCloser), for tests and vitalsim. Finger is a made-up
+//     pulse of known SpO2 and rate, and Play pushes it into a Model at the
+//     configured rate.
 //
 // # Datasheet
 //

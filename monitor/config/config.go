@@ -64,7 +64,8 @@ type Sensor struct {
 	Port       string        // serial drivers
 	Format     int           // nonin: 2, 7 or 8
 	StaleAfter time.Duration // no valid data this long in a session: sensor_silent
-	I2CBus     string        // max30102
+	I2CBus     string        // max30102: "1", "I2C1" or "/dev/i2c-1"
+	Address    uint16        // max30102: 7-bit I2C address (default 0x57)
 	SameLimb   bool          // suntech: the cuff is on the oximeter's arm
 }
 
@@ -103,8 +104,7 @@ var drivers = []Driver{
 	{Name: "cms50", Roles: monitor.RoleOximeter, Keys: []string{"port"}},
 	{Name: "cms50-legacy", Roles: monitor.RoleOximeter, Keys: []string{"port"}},
 	{Name: "suntech", Roles: monitor.RoleNIBP, Keys: []string{"port", "same_limb_as_oximeter"}},
-	{Name: "max30102", Roles: monitor.RoleOximeter, Keys: []string{"i2c_bus"},
-		Unavailable: "the MAX30102 I2C driver is not built yet; use a serial oximeter (nonin, cms50)"},
+	{Name: "max30102", Roles: monitor.RoleOximeter, Keys: []string{"i2c_bus", "address"}},
 	{Name: "sim", Roles: monitor.RoleOximeter | monitor.RoleNIBP,
 		Unavailable: "the daemon has no made-up source; for a demo, run vitalsim on pseudo-terminals and point a nonin, cms50 or suntech sensor's port at them"},
 }
@@ -321,6 +321,7 @@ func unwrapPathError(err error) error {
 func (c *Config) readSensors(t *tomlcheck.Table) {
 	tables := t.Tables("sensor")
 	ports := map[string]int{}
+	i2cDevs := map[string]int{} // "bus/address": sensor index
 	var oxi, nibp []int
 	for i, st := range tables {
 		var s Sensor
@@ -371,10 +372,7 @@ func (c *Config) readSensors(t *tomlcheck.Table) {
 			}
 		}
 		if only("i2c_bus") {
-			s.I2CBus = "1"
-			if b, ok := st.String("i2c_bus"); ok {
-				s.I2CBus = b
-			}
+			c.readI2C(st, &s, i, i2cDevs)
 		}
 		if only("same_limb_as_oximeter") {
 			s.SameLimb, _ = st.Bool("same_limb_as_oximeter")
@@ -413,6 +411,46 @@ func (c *Config) readSensors(t *tomlcheck.Table) {
 	}
 }
 
+// DefaultI2CAddress is the MAX30102's fixed address.
+const DefaultI2CAddress = 0x57
+
+// i2cBusPattern is what i2c_bus may be: periph's bus number or name, or the
+// Linux device (drivers/max30102.BusName takes the same; a test holds the
+// two together).
+var i2cBusPattern = regexp.MustCompile(`^(/dev/i2c-[0-9]{1,3}|I2C[0-9]{1,3}|[0-9]{1,3})$`)
+
+// ValidI2CBus reports whether bus is a well-formed i2c_bus value.
+func ValidI2CBus(bus string) bool { return i2cBusPattern.MatchString(bus) }
+
+// readI2C reads an I²C sensor's bus and address; a bus and address two
+// sensors share is an error (two parts cannot answer one address).
+func (c *Config) readI2C(st *tomlcheck.Table, s *Sensor, i int, seen map[string]int) {
+	s.I2CBus, s.Address = "1", DefaultI2CAddress
+	if b, ok := st.String("i2c_bus"); ok {
+		s.I2CBus = b
+	}
+	if !i2cBusPattern.MatchString(s.I2CBus) {
+		st.Problem("i2c_bus", "%q is not an I2C bus: write its number (\"1\" on a Raspberry Pi), \"I2C1\" or \"/dev/i2c-1\"", s.I2CBus)
+		return
+	}
+	if n, ok := st.Int("address"); ok {
+		// 0x00-0x07 and 0x78-0x7F are reserved by the I2C specification.
+		if n < 0x08 || n > 0x77 {
+			st.Problem("address", "%#x is not a 7-bit I2C device address (0x08 to 0x77; the MAX30102's is 0x57)", n)
+			return
+		}
+		s.Address = uint16(n)
+	}
+	bus := strings.TrimPrefix(s.I2CBus, "/dev/i2c-")
+	bus = strings.TrimPrefix(bus, "I2C")
+	key := fmt.Sprintf("%s/%#x", bus, s.Address)
+	if j, dup := seen[key]; dup {
+		st.Problem("address", "%#x on I2C bus %s is also sensor %d's", s.Address, bus, j+1)
+		return
+	}
+	seen[key] = i
+}
+
 func joinIndexes(ix []int) string {
 	s := make([]string, len(ix))
 	for i, v := range ix {
@@ -437,7 +475,7 @@ func (c *Config) readAnnunciator(t *tomlcheck.Table) {
 		for _, p := range pins {
 			*p.dst, _ = a.String(p.key)
 		}
-		used := map[string]string{}
+		used := c.i2cPins()
 		for _, p := range pins {
 			if *p.dst == "" {
 				continue
@@ -469,6 +507,24 @@ func (c *Config) readAnnunciator(t *tomlcheck.Table) {
 		a.IgnoreRest() // the pins cannot be judged without a kind
 	}
 	a.Done()
+}
+
+// i2cPins are the header pins an I2C sensor on the Pi's bus 1 holds (SDA on
+// GPIO2, SCL on GPIO3), by pin, saying who holds them; a lamp or button
+// there would break the bus.
+func (c *Config) i2cPins() map[string]string {
+	used := map[string]string{}
+	for i, s := range c.Sensors {
+		if s.I2CBus == "" {
+			continue
+		}
+		switch strings.TrimPrefix(strings.TrimPrefix(s.I2CBus, "/dev/i2c-"), "I2C") {
+		case "1":
+			who := fmt.Sprintf("I2C bus 1 of sensor %d (%s)", i+1, s.Driver)
+			used["GPIO2"], used["GPIO3"] = "SDA of "+who, "SCL of "+who
+		}
+	}
+	return used
 }
 
 // Pins a bedside box can use: the Raspberry Pi 40-pin header's BCM lines

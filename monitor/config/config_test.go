@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/chairside/chairside/monitor/vitals"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,7 +88,12 @@ func TestConfigMistakesNameTheKey(t *testing.T) {
 		{"missing protocol file", `protocol = "p.toml"`, `protocol = "nope.toml"`, "c.toml: protocol: "},
 		{"no protocol", `protocol = "p.toml"`, ``, "c.toml: protocol: is required"},
 		{"sim without demo", `driver = "nonin"`, `driver = "sim"`, `sensor[1].driver: "sim" is not available in this build`},
-		{"max30102 not built", `driver = "nonin"`, `driver = "max30102"`, `sensor[1].driver: "max30102" is not available in this build`},
+		{"max30102 bad bus", "driver = \"nonin\"\nport = \"/dev/null\"", "driver = \"max30102\"\ni2c_bus = \"i2c-1\"", `sensor[1].i2c_bus: "i2c-1" is not an I2C bus`},
+		{"max30102 bad address", "driver = \"nonin\"\nport = \"/dev/null\"", "driver = \"max30102\"\naddress = 0x80", `sensor[1].address: 0x80 is not a 7-bit I2C device address`},
+		{"max30102 address as text", "driver = \"nonin\"\nport = \"/dev/null\"", "driver = \"max30102\"\naddress = \"0x57\"", `sensor[1].address: must be an integer`},
+		{"max30102 with a port", "driver = \"nonin\"\nport = \"/dev/null\"", "driver = \"max30102\"\nport = \"/dev/null\"", `sensor[1].port: is not used by driver max30102`},
+		{"i2c_bus on a serial driver", `port = "/dev/zero"`, "port = \"/dev/zero\"\ni2c_bus = \"1\"", `sensor[2].i2c_bus: is not used by driver suntech (only by max30102)`},
+		{"address on a serial driver", `port = "/dev/zero"`, "port = \"/dev/zero\"\naddress = 0x57", `sensor[2].address: is not used by driver suntech (only by max30102)`},
 		{"pin off the header", `kind = "none"`, "kind = \"gpio\"\nbuzzer = \"GPIO99\"\nred_led = \"GPIO23\"", `annunciator.buzzer: GPIO99 is not on the Raspberry Pi's 40-pin header`},
 		{"pin not a name", `kind = "none"`, "kind = \"gpio\"\nbuzzer = \"18\"\nred_led = \"GPIO23\"", `annunciator.buzzer: "18" is not a pin name`},
 		{"pin twice", `kind = "none"`, "kind = \"gpio\"\nbuzzer = \"GPIO23\"\nred_led = \"GPIO23\"", `annunciator.red_led: GPIO23 is also buzzer`},
@@ -164,5 +170,45 @@ func TestAllProblemsAtOnce(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("missing %q in:\n%s", want, all)
 		}
+	}
+}
+
+// A MAX30102 on the Pi's I2C bus is an oximeter whose values are flagged
+// uncalibrated; the bus takes the forms periph and Linux name it, and the
+// address defaults to the part's 0x57.
+func TestMAX30102Sensor(t *testing.T) {
+	for _, c := range []struct {
+		keys, bus string
+		addr      uint16
+	}{
+		{"", "1", 0x57},
+		{"i2c_bus = \"/dev/i2c-3\"", "/dev/i2c-3", 0x57},
+		{"i2c_bus = \"I2C1\"\naddress = 0x58", "I2C1", 0x58},
+	} {
+		text := strings.Replace(good, "driver = \"nonin\"\nport = \"/dev/null\"", "driver = \"max30102\"\n"+c.keys, 1)
+		cfg, ps := Load(write(t, text))
+		if err := ps.Err(); err != nil {
+			t.Fatalf("%q: %v", c.keys, err)
+		}
+		s := cfg.Sensors[0]
+		if s.Driver != "max30102" || s.I2CBus != c.bus || s.Address != c.addr {
+			t.Fatalf("%q: sensor %+v, want bus %s address %#x", c.keys, s, c.bus, c.addr)
+		}
+		if f := cfg.Engine(1).Sensors[0].Flags; f != vitals.Uncalibrated {
+			t.Fatalf("engine flags %v, want uncalibrated", f)
+		}
+	}
+	// The button on the bus's SDA pin would break the bus.
+	sda := strings.Replace(good, "driver = \"nonin\"\nport = \"/dev/null\"", "driver = \"max30102\"", 1)
+	sda = strings.Replace(sda, "kind = \"none\"", "kind = \"gpio\"\nbuzzer = \"GPIO18\"\nred_led = \"GPIO23\"\nack_button = \"GPIO2\"", 1)
+	if _, ps := Load(write(t, sda)); ps.Err() == nil || !strings.Contains(ps.Err().Error(), "annunciator.ack_button: GPIO2 is also SDA of I2C bus 1 of sensor 1 (max30102)") {
+		t.Fatalf("button on SDA: %v", ps.Err())
+	}
+	// Two parts at one address of one bus cannot both answer.
+	two := strings.Replace(good, "driver = \"suntech\"\nport = \"/dev/zero\"", "driver = \"max30102\"\ni2c_bus = \"/dev/i2c-1\"", 1)
+	two = strings.Replace(two, "driver = \"nonin\"\nport = \"/dev/null\"", "driver = \"max30102\"", 1)
+	_, ps := Load(write(t, two))
+	if err := ps.Err(); err == nil || !strings.Contains(err.Error(), "sensor[2].address: 0x57 on I2C bus 1 is also sensor 1's") {
+		t.Fatalf("two parts at 0x57 on bus 1: %v", err)
 	}
 }

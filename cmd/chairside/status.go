@@ -309,14 +309,14 @@ func clock(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
-// span is a duration as a person reads it: 4s, 3m12s, 2h5m.
+// span is a duration as a person reads it: 0.4s, 3m12s, 2h5m.
 func span(d time.Duration) string {
 	if d < 0 {
 		d = 0
 	}
 	switch {
 	case d < time.Minute:
-		return d.Round(100 * time.Millisecond).String()
+		return fmt.Sprintf("%.1fs", d.Seconds())
 	case d < time.Hour:
 		return d.Round(time.Second).String()
 	}

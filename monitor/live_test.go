@@ -72,3 +72,15 @@ func TestLiveFollowsTheEngine(t *testing.T) {
 		t.Fatal("Live shares memory with the engine")
 	}
 }
+
+// BenchmarkLive is the cost of one Live in a session with an alarm: the
+// daemon takes one at most every 250 ms, and after each alarm change.
+func BenchmarkLive(b *testing.B) {
+	r := newRig(b)
+	r.spo2, r.pulse = 80, 72
+	r.run(2 * time.Minute)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.e.Live()
+	}
+}

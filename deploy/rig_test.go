@@ -132,7 +132,8 @@ spo2 = 84
 type run struct {
 	notify []string // sd_notify messages, in order
 	alarm  map[string]any
-	log    string // the daemon's stderr
+	status map[string]any // the daemon's status socket's document, read during the alarm
+	log    string         // the daemon's stderr
 }
 
 // noAnnunciator is the [annunciator] table of a chair without one.
@@ -213,6 +214,8 @@ broker = "tcp://%s"
 keepalive = "5s"
 [store]
 dir = "store"
+[status]
+socket = "status.sock"
 [[sensor]]
 driver = "nonin"
 port = %q
@@ -281,6 +284,10 @@ port = %q
 		}
 	}
 
+	// chairside status's question, so the status socket's calls are in
+	// the trace: the document holds the alarm.
+	r.status = readStatus(t, filepath.Join(dir, "status.sock"))
+
 	// SIGTERM to the daemon itself (strace's child; qemu-user is the
 	// program's own process).
 	pid := d.Process.Pid
@@ -311,6 +318,39 @@ port = %q
 	b, _ := os.ReadFile(logPath)
 	r.log = string(b)
 	return r
+}
+
+// readStatus reads the daemon's status socket (interfaces §1.3) until its
+// document lists spo2_low: the engine publishes its view a moment after
+// the alarm goes out.
+func readStatus(t *testing.T, path string) map[string]any {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		var v map[string]any
+		err = json.NewDecoder(c).Decode(&v)
+		c.Close()
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		alarms, _ := v["alarms"].([]any)
+		for _, a := range alarms {
+			if m, _ := a.(map[string]any); m["condition"] == "spo2_low" {
+				return v
+			}
+		}
+		b, _ := json.Marshal(v)
+		last = string(b)
+	}
+	t.Fatalf("the status socket %s never listed spo2_low; last: %s", path, last)
+	return nil
 }
 
 // command runs args through wrap (a command prefix, may be empty).

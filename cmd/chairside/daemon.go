@@ -46,6 +46,7 @@ type daemon struct {
 	nibp   nibpDriver    // nil without an NIBP module
 	synced atomic.Bool   // the system clock is NTP-synchronised
 	busy   atomic.Uint64 // commands refused as busy before the engine saw them
+	board  statusBoard   // the engine's view for the status socket (statusserver.go)
 
 	mu    sync.Mutex
 	state wire.State // the state message's fields (heartbeat, Will, offline)
@@ -199,6 +200,8 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger, env ..
 		d.in <- c
 	}
 	d.handle(restored)
+	d.board.step(d.engine, time.Now()) // before the loop owns the engine
+	d.startStatus(runCtx, started, boot, stream)
 	_, _ = sd.SdNotify(false, sd.SdNotifyReady)
 	log.Info("chairside running", "version", buildinfo.Version(), "gomaxprocs", runtime.GOMAXPROCS(0), "stream", stream, "session", d.engine.SessionID(), "phase", d.engine.Phase().String())
 
@@ -275,6 +278,7 @@ func (d *daemon) afterStep() func(*monitor.Engine) {
 	return func(e *monitor.Engine) {
 		now := time.Now()
 		d.dl.AfterStep(e, now)
+		d.board.step(e, now)
 		if now.Sub(lastPing) >= time.Second {
 			lastPing = now
 			_, _ = sd.SdNotify(false, sd.SdNotifyWatchdog)
@@ -292,6 +296,7 @@ func (d *daemon) afterStep() func(*monitor.Engine) {
 // annunciation to the lamps and buzzer.
 func (d *daemon) handle(evs []monitor.Event) {
 	d.dl.Handle(evs)
+	d.board.observe(evs)
 	for _, ev := range evs {
 		switch v := ev.(type) {
 		case wire.Session:

@@ -4,6 +4,7 @@
 //	chairside -config FILE           run the daemon
 //	chairside -alarm-log [-json] -config FILE print the alarm log (also while the daemon runs)
 //	chairside -check -config FILE    check the config and its protocol, exit 0 or 2
+//	chairside status [-json] [-socket PATH] [-config FILE] ask the running daemon how it is
 //	chairside -version
 package main
 
@@ -36,6 +37,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "status" {
+		return runStatus(args[1:], config.DefaultPath, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("chairside", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", config.DefaultPath, "configuration `file`")
@@ -45,6 +49,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
+	}
+	if fs.Arg(0) == "status" { // chairside -config FILE status ...
+		return runStatus(fs.Args()[1:], *cfgPath, stdout, stderr)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "chairside: unexpected arguments %q\n", fs.Args())

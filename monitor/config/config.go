@@ -36,6 +36,7 @@ type Config struct {
 	Sensors     []Sensor
 	Annunciator Annunciator
 	Commands    Commands
+	Status      Status
 }
 
 // MQTT is the broker connection. Secrets are named by file, never written here.
@@ -201,6 +202,7 @@ func (c *Config) read(t *tomlcheck.Table) {
 	c.readSensors(t)
 	c.readAnnunciator(t)
 	c.readCommands(t)
+	c.readStatus(t)
 	t.Done()
 }
 

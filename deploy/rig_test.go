@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/chairside/chairside/internal/childproc"
 	"net"
 	"os"
 	"os/exec"
@@ -356,7 +357,9 @@ func readStatus(t *testing.T, path string) map[string]any {
 // command runs args through wrap (a command prefix, may be empty).
 func command(wrap []string, args ...string) *exec.Cmd {
 	all := append(append([]string{}, wrap...), args...)
-	return exec.Command(all[0], all[1:]...)
+	c := exec.Command(all[0], all[1:]...)
+	childproc.DieWithParent(c, syscall.SIGKILL)
+	return c
 }
 
 // childOf is the one child process of pid (strace's tracee).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/chairside/chairside/internal/childproc"
 	"net/url"
 	"os"
 	"os/exec"
@@ -230,6 +231,7 @@ func newBenchRig(b *testing.B) *benchRig {
 
 func (r *benchRig) start() {
 	r.proc = exec.Command(r.bin, "-config", r.cfgPath)
+	childproc.DieWithParent(r.proc, syscall.SIGKILL)
 	r.proc.Stderr = r.logf
 	if err := r.proc.Start(); err != nil {
 		r.b.Fatal(err)

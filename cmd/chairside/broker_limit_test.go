@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/chairside/chairside/internal/childproc"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +47,7 @@ func TestShippedBrokerConfigRefusesHugePublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	mq := exec.Command("/usr/sbin/mosquitto", "-c", filepath.Join(dir, "m.conf"))
+	childproc.DieWithParent(mq, syscall.SIGKILL)
 	if err := mq.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/chairside/chairside/internal/childproc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,7 @@ func (be *bench) runSecond(name string) (*exec.Cmd, string) {
 	}
 	be.t.Cleanup(func() { _ = f.Close() })
 	c := exec.Command(be.bin, "-config", be.config)
+	childproc.DieWithParent(c, syscall.SIGKILL)
 	c.Stderr = f
 	if err := c.Start(); err != nil {
 		be.t.Fatal(err)

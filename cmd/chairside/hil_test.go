@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/chairside/chairside/internal/childproc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -359,6 +360,9 @@ func (be *bench) start() {
 	}
 	be.stderr = f
 	be.proc = exec.Command(be.bin, "-config", be.config)
+	// A test killed by its timeout must not leave a daemon reading a pty
+	// that a later test gets: it would steal that test's bytes.
+	childproc.DieWithParent(be.proc, syscall.SIGKILL)
 	be.proc.Stderr = f
 	be.proc.Env = append(os.Environ(), be.env...)
 	if err := be.proc.Start(); err != nil {

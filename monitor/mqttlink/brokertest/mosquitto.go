@@ -6,6 +6,7 @@ package brokertest
 
 import (
 	"fmt"
+	"github.com/chairside/chairside/internal/childproc"
 	"net"
 	"os"
 	"os/exec"
@@ -181,6 +182,7 @@ func (m *Mosquitto) Start() {
 		m.t.Fatal(err)
 	}
 	cmd := exec.Command(mosquittoBin, "-c", filepath.Join(m.dir, "mosquitto.conf"))
+	childproc.DieWithParent(cmd, syscall.SIGKILL)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		m.t.Fatalf("start mosquitto: %v", err)

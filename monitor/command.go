@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/chairside/chairside/monitor/protocol"
 	"github.com/chairside/chairside/monitor/wire"
@@ -199,18 +197,9 @@ func describeCommand(c Command) string {
 // maxLoggedLimit bounds the limit table written into an alarm-log entry.
 const maxLoggedLimit = 512
 
-// printable reports whether s is at most max characters of printable text.
-func printable(s string, max int) bool {
-	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
-}
+// printable reports whether s is at most max characters of printable text,
+// by the same rule the wire applies to a command's text fields.
+func printable(s string, max int) bool { return wire.CheckText(s, max, true) == nil }
 
 // safeText is s when printable, else quoted.
 func safeText(s string, max int) string {

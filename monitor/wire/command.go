@@ -128,7 +128,7 @@ func peekID(payload []byte) string {
 		if key == "id" {
 			tok, err := dec.Token()
 			id, ok := tok.(string)
-			if err != nil || !ok || checkText(id, MaxIDLen, false) != nil {
+			if err != nil || !ok || CheckText(id, MaxIDLen, false) != nil {
 				return ""
 			}
 			return id
@@ -159,10 +159,10 @@ func describeJSONError(err error) string {
 	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
-// checkText refuses empty (unless allowed), over-long or non-printable text:
+// CheckText refuses empty (unless allowed), over-long or non-printable text:
 // control characters (newline, ESC, C1), format characters (bidi overrides)
 // and the like never reach the engine, the logs or a screen.
-func checkText(s string, max int, emptyOK bool) error {
+func CheckText(s string, max int, emptyOK bool) error {
 	if s == "" {
 		if emptyOK {
 			return nil
@@ -191,7 +191,7 @@ func (c Command) Check() error {
 	if c.V != Version {
 		return fmt.Errorf("field \"v\" is %d; this chair speaks version %d", c.V, Version)
 	}
-	if err := checkText(c.ID, MaxIDLen, false); err != nil {
+	if err := CheckText(c.ID, MaxIDLen, false); err != nil {
 		return fmt.Errorf("field \"id\" %v", err)
 	}
 	if c.T.IsZero() && !c.hasT {
@@ -200,7 +200,7 @@ func (c Command) Check() error {
 	if !IsAction(c.Action) {
 		return fmt.Errorf("field \"action\": %q is not an action (%s)", c.Action, strings.Join(Actions(), ", "))
 	}
-	if err := checkText(c.By, MaxByLen, false); err != nil {
+	if err := CheckText(c.By, MaxByLen, false); err != nil {
 		return fmt.Errorf("field \"by\" %v", err)
 	}
 	unused := func(field string, set bool) error {
@@ -225,15 +225,15 @@ func (c Command) checkAction() error {
 		if c.Alarm == "" {
 			return errors.New("field \"alarm\" is missing: give an alarm id or \"*\"")
 		}
-		if err := checkText(c.Alarm, MaxIDLen, false); err != nil {
+		if err := CheckText(c.Alarm, MaxIDLen, false); err != nil {
 			return fmt.Errorf("field \"alarm\" %v", err)
 		}
 	case ActionSessionStart:
-		if err := checkText(c.Encounter, MaxEncounterLen, true); err != nil {
+		if err := CheckText(c.Encounter, MaxEncounterLen, true); err != nil {
 			return fmt.Errorf("field \"encounter\" %v", err)
 		}
 	case ActionMark:
-		if err := checkText(c.Note, MaxNoteLen, false); err != nil {
+		if err := CheckText(c.Note, MaxNoteLen, false); err != nil {
 			return fmt.Errorf("field \"note\" %v", err)
 		}
 	case ActionLimits:
@@ -265,7 +265,7 @@ func checkLimitText(v any, depth int) error {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, x := range v {
-			if err := checkText(k, maxLimitKeyLen, false); err != nil {
+			if err := CheckText(k, maxLimitKeyLen, false); err != nil {
 				return fmt.Errorf("has a key %q that %v", k, err)
 			}
 			if err := checkLimitText(x, depth+1); err != nil {
@@ -279,7 +279,7 @@ func checkLimitText(v any, depth int) error {
 			}
 		}
 	case string:
-		if err := checkText(v, maxLimitStrLen, true); err != nil {
+		if err := CheckText(v, maxLimitStrLen, true); err != nil {
 			return err
 		}
 	}

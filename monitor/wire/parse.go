@@ -48,7 +48,7 @@ func decode(payload []byte, v any, ver *int) error {
 // message sent while the chair's store failed has none).
 func checkRecord(r Record) error {
 	if r.Stream != "" {
-		return checkText(r.Stream, MaxIDLen, false)
+		return CheckText(r.Stream, MaxIDLen, false)
 	}
 	if r.Seq != 0 {
 		return errors.New("field \"seq\" is set without a \"stream\"")
@@ -86,9 +86,9 @@ func ParseState(payload []byte) (State, error) {
 		return State{}, err
 	}
 	err := errors.Join(
-		field("stream", checkText(s.Stream, MaxIDLen, true)),
-		field("version", checkText(s.Version, MaxIDLen, true)),
-		field("session", checkText(s.Session, MaxIDLen, true)),
+		field("stream", CheckText(s.Stream, MaxIDLen, true)),
+		field("version", CheckText(s.Version, MaxIDLen, true)),
+		field("session", CheckText(s.Session, MaxIDLen, true)),
 	)
 	if !s.IsWill() {
 		err = errors.Join(err, oneOf("phase", s.Phase, "idle", "baseline", "infusion", "observation", "ended"))
@@ -109,7 +109,7 @@ func ParseVital(payload []byte, param string) (Vital, error) {
 		unitErr = fmt.Errorf("field \"unit\" is %q, wrong for %s", v.Unit, param)
 	}
 	return v, errors.Join(checkRecord(v.Record), needTime("t", v.T), unitErr,
-		oneOf("param", v.Param, param), checkFlags(v.Flags), field("source", checkText(v.Source, MaxIDLen, true)))
+		oneOf("param", v.Param, param), checkFlags(v.Flags), field("source", CheckText(v.Source, MaxIDLen, true)))
 }
 
 func checkFlags(flags []string) error {
@@ -117,7 +117,7 @@ func checkFlags(flags []string) error {
 		return fmt.Errorf("field \"flags\" has %d entries, more than 16", len(flags))
 	}
 	for _, f := range flags {
-		if err := checkText(f, MaxIDLen, false); err != nil {
+		if err := CheckText(f, MaxIDLen, false); err != nil {
 			return fmt.Errorf("field \"flags\" has one that %v", err)
 		}
 	}
@@ -131,19 +131,19 @@ func ParseNIBP(payload []byte) (NIBP, error) {
 		return NIBP{}, err
 	}
 	return n, errors.Join(checkRecord(n.Record), needTime("t", n.T), oneOf("param", n.Param, "nibp"),
-		checkFlags(n.Flags), field("error", checkText(n.Error, maxTextLen, true)),
-		field("request", checkText(n.Request, MaxIDLen, true)))
+		checkFlags(n.Flags), field("error", CheckText(n.Error, maxTextLen, true)),
+		field("request", CheckText(n.Request, MaxIDLen, true)))
 }
 
 func checkAlarm(a Alarm) error {
 	return errors.Join(checkRecord(a.Record), needTime("t", a.T),
-		field("id", checkText(a.ID, MaxIDLen, false)),
-		field("condition", checkText(a.Condition, MaxIDLen, false)),
+		field("id", CheckText(a.ID, MaxIDLen, false)),
+		field("condition", CheckText(a.Condition, MaxIDLen, false)),
 		oneOf("kind", a.Kind, KindPhysiological, KindTechnical),
 		oneOf("priority", a.Priority, "high", "medium", "low"),
 		oneOf("phase", a.Phase, PhaseStart, PhaseUpdate, PhaseEnd),
 		oneOf("state", a.State, "active", "acknowledged", "latched", "cleared"),
-		field("message", checkText(a.Message, maxTextLen, true)))
+		field("message", CheckText(a.Message, maxTextLen, true)))
 }
 
 // ParseAlarm reads one alarm record (topic alarm).
@@ -184,8 +184,8 @@ func ParseSession(payload []byte) (Session, error) {
 	}
 	return s, errors.Join(checkRecord(s.Record), needTime("t", s.T),
 		oneOf("phase", s.Phase, "idle", "baseline", "infusion", "observation", "ended"),
-		field("id", checkText(s.ID, MaxIDLen, true)), field("encounter", checkText(s.Encounter, MaxEncounterLen, true)),
-		field("protocol", checkText(s.Protocol, MaxIDLen, true)))
+		field("id", CheckText(s.ID, MaxIDLen, true)), field("encounter", CheckText(s.Encounter, MaxEncounterLen, true)),
+		field("protocol", CheckText(s.Protocol, MaxIDLen, true)))
 }
 
 // ParseSummary reads a session summary record (topic session/summary).
@@ -194,7 +194,7 @@ func ParseSummary(payload []byte) (Summary, error) {
 	if err := decode(payload, &s, &s.V); err != nil {
 		return Summary{}, err
 	}
-	return s, errors.Join(checkRecord(s.Record), needTime("t", s.T), field("id", checkText(s.ID, MaxIDLen, false)))
+	return s, errors.Join(checkRecord(s.Record), needTime("t", s.T), field("id", CheckText(s.ID, MaxIDLen, false)))
 }
 
 // ParseGap reads a gap record (topic gap).
@@ -207,7 +207,7 @@ func ParseGap(payload []byte) (Gap, error) {
 	if g.FromSeq == 0 || g.ToSeq < g.FromSeq {
 		order = fmt.Errorf("fields \"from_seq\" %d and \"to_seq\" %d are not a range", g.FromSeq, g.ToSeq)
 	}
-	return g, errors.Join(checkRecord(g.Record), needTime("t", g.T), order, field("reason", checkText(g.Reason, MaxIDLen, true)))
+	return g, errors.Join(checkRecord(g.Record), needTime("t", g.T), order, field("reason", CheckText(g.Reason, MaxIDLen, true)))
 }
 
 // ParseReply reads a command reply (topic cmd/reply).
@@ -216,5 +216,5 @@ func ParseReply(payload []byte) (Reply, error) {
 	if err := decode(payload, &r, &r.V); err != nil {
 		return Reply{}, err
 	}
-	return r, errors.Join(field("id", checkText(r.ID, MaxIDLen, true)), field("error", checkText(r.Error, maxTextLen, true)))
+	return r, errors.Join(field("id", CheckText(r.ID, MaxIDLen, true)), field("error", CheckText(r.Error, maxTextLen, true)))
 }

@@ -1,7 +1,7 @@
 // Package archive is the recorder's database (CONTRACT §7): every
 // record-stream message once, keyed (chair, stream, seq), the conflicting
 // copies and rejected messages kept aside, the chairs' availability, and room
-// for the HL7 forwarding state. One schema and one set of queries serve the
+// the HL7 forwarding queue. One schema and one set of queries serve the
 // embedded SQLite (modernc.org/sqlite, pure Go) and PostgreSQL (pgx through
 // database/sql); the few differences are in dialect.
 //
@@ -39,6 +39,9 @@ type DB struct {
 	// RejectedKeep bounds the rejected table (the oldest rows go first);
 	// the rejected counter keeps counting. Default 10 000.
 	RejectedKeep int
+	// Forward, when set, makes Write queue the HL7 forwarding of the
+	// records it stores, in the same transaction (outbox.go).
+	Forward *Forwarding
 }
 
 // DefaultRejectedKeep is how many rejected messages are kept by default.
@@ -158,7 +161,7 @@ func newDB(db *sql.DB, d dialect) *DB {
 }
 
 // SchemaVersion is the schema Migrate makes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Migrate creates the tables that are missing. It is safe to run at every
 // start and from several recorders at once on PostgreSQL (IF NOT EXISTS).
@@ -173,22 +176,42 @@ func (a *DB) Migrate(ctx context.Context) error {
 			return fmt.Errorf("archive: create schema: lock: %w", err)
 		}
 	}
-	for _, stmt := range a.d.schema() {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("archive: create schema: %w (in %.60s...)", err, stmt)
-		}
+	schema := a.d.schema()
+	// schema_version first: an older database is upgraded before the
+	// statements that may need its new columns (indexes).
+	if _, err := tx.ExecContext(ctx, schema[0]); err != nil {
+		return fmt.Errorf("archive: create schema: %w", err)
 	}
 	var n, v int
 	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(MAX(version), 0) FROM schema_version").Scan(&n, &v); err != nil {
 		return fmt.Errorf("archive: schema version: %w", err)
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("archive: the database has schema %d, newer than this recorder's %d: upgrade the recorder", v, SchemaVersion)
+	}
+	if n > 0 {
+		for from := v; from < SchemaVersion; from++ {
+			for _, stmt := range upgrades[from] {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("archive: upgrade schema %d to %d: %w (in %.60s...)", from, from+1, err, stmt)
+				}
+			}
+		}
+	}
+	for _, stmt := range schema[1:] {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("archive: create schema: %w (in %.60s...)", err, stmt)
+		}
 	}
 	switch {
 	case n == 0:
 		if _, err := tx.ExecContext(ctx, a.d.bind("INSERT INTO schema_version (version) VALUES (?)"), SchemaVersion); err != nil {
 			return fmt.Errorf("archive: schema version: %w", err)
 		}
-	case v > SchemaVersion:
-		return fmt.Errorf("archive: the database has schema %d, newer than this recorder's %d: upgrade the recorder", v, SchemaVersion)
+	case v < SchemaVersion:
+		if _, err := tx.ExecContext(ctx, a.d.bind("UPDATE schema_version SET version = ?"), SchemaVersion); err != nil {
+			return fmt.Errorf("archive: schema version: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("archive: create schema: %w", err)

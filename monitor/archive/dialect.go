@@ -138,9 +138,14 @@ var schemaStatements = []string{
 		value BIGINT NOT NULL
 	)`,
 
-	// HL7 v2 forwarding (not yet used by this build): one ORU^R01 per row,
-	// sent in id order until the receiver answers AA; AE and AR are kept
-	// with the receiver's reason.
+	// HL7 v2 forwarding: one ORU^R01 per row, queued in the transaction
+	// that stored its records (an NIBP) or once its minute is complete
+	// (SpO2 and pulse medians); sent one at a time in order of due_ms (an
+	// NIBP's time, a minute's end) and source until the receiver answers AA. status: pending, sent (AA/CA), refused (AE/AR/CE/CR, with the
+	// reason), failed (the message could not be built; reason says why).
+	// source is the message's control id. claim and claim_until_ms are the
+	// lease of the recorder sending it (one sender at a time, also in a
+	// share group); next_attempt_ms is the back-off after a failed attempt.
 	`CREATE TABLE IF NOT EXISTS hl7_outbox (
 		id              {{serial}},
 		chair           TEXT    NOT NULL,
@@ -154,7 +159,48 @@ var schemaStatements = []string{
 		attempts        INTEGER NOT NULL,
 		last_attempt_ms BIGINT,
 		done_ms         BIGINT,
+		next_attempt_ms BIGINT,
+		last_error      TEXT,
+		claim           TEXT,
+		claim_until_ms  BIGINT,
+		due_ms          BIGINT  NOT NULL DEFAULT 0,
 		UNIQUE (source)
 	)`,
 	`CREATE INDEX IF NOT EXISTS hl7_outbox_by_status ON hl7_outbox (status, id)`,
+	`CREATE INDEX IF NOT EXISTS hl7_outbox_by_due ON hl7_outbox (status, due_ms, source)`,
+
+	// The minutes of SpO2 and pulse records waiting to be forwarded: one
+	// row per chair, session and UTC minute (minute_ms its start), made by
+	// the transaction that stored the minute's first record. stream and
+	// first_seq are the stream and lowest seq of its records, last_ms when
+	// its last record was stored (the recorder's clock), records how many
+	// were stored. queued turns 1 when its message goes into hl7_outbox;
+	// late counts records of the minute stored after that (archived and
+	// exported, not in the message already sent under its control id).
+	`CREATE TABLE IF NOT EXISTS hl7_minutes (
+		chair     TEXT    NOT NULL,
+		session   TEXT    NOT NULL,
+		minute_ms BIGINT  NOT NULL,
+		stream    TEXT    NOT NULL,
+		first_seq BIGINT  NOT NULL,
+		last_ms   BIGINT  NOT NULL,
+		records   BIGINT  NOT NULL,
+		late      BIGINT  NOT NULL,
+		queued    INTEGER NOT NULL,
+		PRIMARY KEY (chair, session, minute_ms)
+	)`,
+	`CREATE INDEX IF NOT EXISTS hl7_minutes_open ON hl7_minutes (queued, minute_ms)`,
+}
+
+// upgrades[v] takes a database from schema v to v+1 (before
+// schemaStatements make what is missing).
+var upgrades = map[int][]string{
+	// 1 to 2: the HL7 sender's back-off, last error and lease.
+	1: {
+		`ALTER TABLE hl7_outbox ADD COLUMN next_attempt_ms BIGINT`,
+		`ALTER TABLE hl7_outbox ADD COLUMN last_error TEXT`,
+		`ALTER TABLE hl7_outbox ADD COLUMN claim TEXT`,
+		`ALTER TABLE hl7_outbox ADD COLUMN claim_until_ms BIGINT`,
+		`ALTER TABLE hl7_outbox ADD COLUMN due_ms BIGINT NOT NULL DEFAULT 0`,
+	},
 }

@@ -70,6 +70,11 @@ func (a *DB) records(ctx context.Context, where string, args ...any) ([]StoredRe
 	if err != nil {
 		return nil, fmt.Errorf("archive: read records: %w", err)
 	}
+	return scanRecords(rows)
+}
+
+// scanRecords reads the columns records selects, and closes rows.
+func scanRecords(rows *sql.Rows) ([]StoredRecord, error) {
 	defer rows.Close()
 	var out []StoredRecord
 	for rows.Next() {

@@ -68,6 +68,9 @@ type Result struct {
 	Conflicts  int // different payloads under a stored key, kept aside (new ones only)
 	States     int
 	Rejected   int
+	// HL7 forwarding (with DB.Forward): NIBP messages queued, and those
+	// that could not be built (queued as failed, with the reason).
+	Queued, Unbuildable int
 }
 
 // Counter names in the counters table.
@@ -95,8 +98,14 @@ func (a *DB) Write(ctx context.Context, b Batch, now time.Time) (res Result, err
 		}
 	}()
 	nowMS := now.UnixMilli()
-	if err := a.writeRecords(ctx, tx, b.Records, nowMS, &res); err != nil {
+	stored, err := a.writeRecords(ctx, tx, b.Records, nowMS, &res)
+	if err != nil {
 		return Result{}, err
+	}
+	if a.Forward != nil {
+		if err := a.queueForwarding(ctx, tx, stored, nowMS, &res); err != nil {
+			return Result{}, err
+		}
 	}
 	for _, s := range b.States {
 		if err := a.writeState(ctx, tx, s, nowMS); err != nil {
@@ -131,7 +140,9 @@ type key struct {
 	seq           int64
 }
 
-func (a *DB) writeRecords(ctx context.Context, tx *sql.Tx, recs []Record, nowMS int64, res *Result) error {
+// writeRecords inserts the records and returns those that went in (new
+// keys), in batch order.
+func (a *DB) writeRecords(ctx context.Context, tx *sql.Tx, recs []Record, nowMS int64, res *Result) ([]Record, error) {
 	// The first copy of a key in the batch is the candidate; later copies
 	// are compared with it, like copies that come in a later batch.
 	first := make(map[key]int, len(recs))
@@ -150,17 +161,24 @@ func (a *DB) writeRecords(ctx context.Context, tx *sql.Tx, recs []Record, nowMS 
 	for start := 0; start < len(candidates); start += insertChunk {
 		chunk := candidates[start:min(start+insertChunk, len(candidates))]
 		if err := a.insertChunk(ctx, tx, recs, chunk, nowMS, inserted); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	res.Inserted += len(inserted)
 	// Every copy that did not go in is a duplicate or a conflict.
 	for _, i := range append(notInserted(recs, candidates, inserted), later...) {
 		if err := a.compare(ctx, tx, recs[i], nowMS, res); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	stored := make([]Record, 0, len(inserted))
+	for _, i := range candidates {
+		r := recs[i]
+		if inserted[key{r.Chair, r.Stream, r.Seq}] {
+			stored = append(stored, r)
+		}
+	}
+	return stored, nil
 }
 
 func notInserted(recs []Record, idx []int, inserted map[key]bool) []int {

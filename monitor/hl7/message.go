@@ -25,11 +25,22 @@ type Segment struct {
 type Message struct {
 	ControlID string
 	Segments  []Segment
+	stored    []byte
+}
+
+// Stored is a message built earlier and kept as bytes (the recorder's
+// outbox): Bytes gives them back unchanged, so a resend is the same bytes.
+func Stored(controlID string, b []byte) Message {
+	return Message{ControlID: controlID, stored: b}
 }
 
 // Bytes writes the message: segments each ended by CR, fields escaped,
-// trailing empty fields and components left out.
+// trailing empty fields and components left out (or a Stored message's
+// bytes as kept).
 func (m Message) Bytes() []byte {
+	if m.stored != nil {
+		return m.stored
+	}
 	var b bytes.Buffer
 	for _, s := range m.Segments {
 		b.WriteString(s.Name)

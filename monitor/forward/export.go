@@ -1,0 +1,67 @@
+package forward
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/chairside/chairside/monitor/archive"
+	"github.com/chairside/chairside/monitor/fhir"
+	"github.com/chairside/chairside/monitor/hl7"
+	"github.com/chairside/chairside/monitor/wire"
+)
+
+// sessionParts splits a session's stored records (archive.SessionRecords)
+// into what the formats take: the chair, the latest session record, the
+// SpO2 and pulse records and the NIBPs. A session is one chair's.
+func sessionParts(session string, recs []archive.StoredRecord) (chair string, s wire.Session, vitals []wire.Vital, nibps []wire.NIBP, err error) {
+	var chairs []string
+	var latest *archive.StoredRecord
+	for i, r := range recs {
+		if !slices.Contains(chairs, r.Chair) {
+			chairs = append(chairs, r.Chair)
+		}
+		if r.Kind == archive.KindSession && (latest == nil || !r.T.Before(latest.T)) {
+			latest = &recs[i]
+		}
+	}
+	switch len(chairs) {
+	case 0:
+		return "", s, nil, nil, fmt.Errorf("no records of session %q", session)
+	case 1:
+	default:
+		return "", s, nil, nil, fmt.Errorf("session %q has records of several chairs %v: export refused rather than mixed", session, chairs)
+	}
+	s.ID = session
+	if latest != nil {
+		if err := json.Unmarshal(latest.Payload, &s); err != nil {
+			return "", s, nil, nil, fmt.Errorf("session record %s/%s/%d: %w", latest.Chair, latest.Stream, latest.Seq, err)
+		}
+	}
+	vitals, nibps, err = decode(recs)
+	return chairs[0], s, vitals, nibps, err
+}
+
+// SessionMessages are a session's HL7 messages as `recorder export -format
+// hl7` writes them: the same builder, and so the same bytes, as the live
+// forwarding for every minute that got no record after its message was
+// queued (hl7.SessionMessages: in time order, a minute's at its end).
+func SessionMessages(cfg hl7.Config, session string, recs []archive.StoredRecord) ([]hl7.Message, error) {
+	chair, s, vitals, nibps, err := sessionParts(session, recs)
+	if chair == "" {
+		return nil, err
+	}
+	msgs, merr := hl7.SessionMessages(cfg, chair, s.Encounter, vitals, nibps)
+	return msgs, errors.Join(err, merr)
+}
+
+// SessionBundle is a session as a FHIR R4 Bundle (fhir.Export).
+func SessionBundle(session string, recs []archive.StoredRecord, o fhir.Options) (fhir.Bundle, error) {
+	chair, s, vitals, nibps, err := sessionParts(session, recs)
+	if chair == "" {
+		return fhir.Bundle{}, err
+	}
+	b, ferr := fhir.Export(fhir.Session{Chair: chair, Session: s, Vitals: vitals, NIBP: nibps}, o)
+	return b, errors.Join(err, ferr)
+}

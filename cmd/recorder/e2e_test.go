@@ -599,7 +599,7 @@ func TestCheckAndFlags(t *testing.T) {
 	if code, out := call("-check", "-config", bad); code != 2 || !strings.Contains(out, "favourite") {
 		t.Fatalf("%d %s", code, out)
 	}
-	if code, out := call("export", "-config", "../../configs/recorder.toml", "-session", "s-1", "-format", "fhir"); code != 2 || !strings.Contains(out, "not in this build") {
+	if code, out := call("export", "-config", "../../configs/recorder.toml", "-session", "s-1", "-format", "xml"); code != 2 || !strings.Contains(out, "give csv, hl7 or fhir") {
 		t.Fatalf("%d %s", code, out)
 	}
 	if code, _ := call("frobnicate"); code != 2 {

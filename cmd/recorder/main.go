@@ -1,12 +1,13 @@
 // Command recorder is the records bridge (CONTRACT §7): it subscribes to
 // every chair and archives every record-stream message exactly once, keyed
-// (chair, stream, seq), in SQLite or PostgreSQL.
+// (chair, stream, seq), in SQLite or PostgreSQL, and with [hl7] forwards
+// them to the clinic's records system as HL7 v2 over MLLP.
 //
 //	recorder -config FILE                      run the recorder
 //	recorder -check -config FILE               check the config, exit 0 or 2
 //	recorder gaps [-json] -config FILE         holes per (chair, stream) and the chairs' gap records
 //	recorder status [-json] -config FILE       counts, lag, duplicates, conflicts, rejected, chairs, forwarding
-//	recorder export -config FILE -session s-... -format csv [-out FILE]
+//	recorder export -config FILE -session s-... -format csv|hl7|fhir [-out FILE]
 //	recorder -version
 //
 // The subcommands only read the database and work while a recorder runs.
@@ -26,6 +27,8 @@ import (
 
 	"github.com/chairside/chairside/cmd/internal/buildinfo"
 	"github.com/chairside/chairside/monitor/archive"
+	"github.com/chairside/chairside/monitor/forward"
+	"github.com/chairside/chairside/monitor/hl7"
 	"github.com/chairside/chairside/monitor/mqttlink"
 	"github.com/chairside/chairside/monitor/recorder"
 )
@@ -154,6 +157,12 @@ func runDaemon(ctx context.Context, cfg *recorder.Config, log *slog.Logger) int 
 	}
 	defer db.Close()
 	db.RejectedKeep = cfg.Ingest.RejectedKeep
+	fwd, closeFwd, err := newForwarder(cfg, db, log)
+	if err != nil {
+		log.Error("not starting: hl7", "err", err)
+		return exitConfig
+	}
+	defer closeFwd()
 
 	mqttPassword, err := readSecret(cfg.MQTT.PasswordFile)
 	if err != nil {
@@ -193,6 +202,13 @@ func runDaemon(ctx context.Context, cfg *recorder.Config, log *slog.Logger) int 
 	linkDone := make(chan error, 1)
 	go func() { ingDone <- ing.Run(ingCtx) }()
 	go func() { linkDone <- link.Run(linkCtx) }()
+	fwdCtx, stopFwd := context.WithCancel(context.Background())
+	fwdDone := make(chan error, 1)
+	if fwd != nil {
+		go func() { fwdDone <- fwd.Run(fwdCtx) }()
+	} else {
+		fwdDone <- nil
+	}
 
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
@@ -205,9 +221,17 @@ func runDaemon(ctx context.Context, cfg *recorder.Config, log *slog.Logger) int 
 			log.Info("recorder stats", "received", s.Received, "inserted", s.Inserted, "duplicates", s.Duplicates,
 				"conflicts", s.Conflicts, "states", s.States, "rejected", s.Rejected, "ignored", s.Ignored,
 				"batches", s.Batches, "write_errors", s.WriteErrors, "mqtt_up", link.Up())
+			if fwd != nil {
+				f := fwd.Stats()
+				log.Info("hl7 forwarding stats", "sent", f.Sent, "refused", f.Refused, "failed", f.Failed, "retries", f.Retries,
+					"minutes_queued", f.MinutesQueued, "minutes_after_wait", f.MinutesQuiet)
+			}
 		}
 	}
 	log.Info("recorder stopping")
+	// The forwarder stops at once: a send under way is dropped unmarked
+	// and sent again (same control id) at the next start.
+	stopFwd()
 	stopIngest()
 	select {
 	case <-ingDone:
@@ -220,8 +244,38 @@ func runDaemon(ctx context.Context, cfg *recorder.Config, log *slog.Logger) int 
 	case <-time.After(2500 * time.Millisecond):
 		log.Warn("mqtt link did not close in time")
 	}
+	select {
+	case <-fwdDone:
+	case <-time.After(500 * time.Millisecond):
+		log.Warn("hl7 forwarding did not stop in time")
+	}
 	s := ing.Stats()
 	log.Info("recorder stopped", "received", s.Received, "inserted", s.Inserted, "duplicates", s.Duplicates,
 		"conflicts", s.Conflicts, "rejected", s.Rejected)
 	return exitOK
+}
+
+// newForwarder sets up HL7 forwarding when the config has [hl7]: the
+// archive queues messages with the records, the forwarder sends them. It
+// returns nil without [hl7].
+func newForwarder(cfg *recorder.Config, db *archive.DB, log *slog.Logger) (*forward.Forwarder, func(), error) {
+	if cfg.HL7 == nil {
+		return nil, func() {}, nil
+	}
+	hcfg := cfg.HL7.HL7Config()
+	client, err := hl7.NewClient(cfg.HL7.Target, hl7.ClientOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	db.Forward = forward.Hook(hcfg)
+	fwd, err := forward.New(db, forward.Options{HL7: hcfg, Holder: cfg.Name, Send: client.Send, Quiet: cfg.HL7.MinuteWait,
+		// A claim outlives the longest send (connect and ack timeouts).
+		Lease: hl7.DefaultDialTimeout + hl7.DefaultAckTimeout + 25*time.Second,
+		Log:   log.With("part", "hl7")})
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	log.Info("hl7 forwarding on", "target", cfg.HL7.Target, "minute_wait", cfg.HL7.MinuteWait.String())
+	return fwd, func() { client.Close() }, nil
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chairside/chairside/monitor/archive"
+	"github.com/chairside/chairside/monitor/fhir"
+	"github.com/chairside/chairside/monitor/forward"
 	"github.com/chairside/chairside/monitor/recorder"
 	"github.com/chairside/chairside/monitor/wire"
 )
@@ -24,7 +26,8 @@ func subcommand(name string, args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", recorder.DefaultConfigPath, "configuration `file`")
 	asJSON := fs.Bool("json", false, "gaps, status: one JSON document instead of text")
 	session := fs.String("session", "", "export: the session id (s-...)")
-	format := fs.String("format", "", "export: csv (fhir and hl7 are not in this build)")
+	format := fs.String("format", "", "export: csv, hl7 (the ORU^R01 messages) or fhir (an R4 Bundle)")
+	minutes := fs.Bool("minutes", false, "export -format fhir: SpO2 and pulse as one Observation per minute (the HL7 feed's medians)")
 	out := fs.String("out", "", "export: write to `file` instead of standard output")
 	switch name {
 	case "gaps", "status", "export":
@@ -49,11 +52,11 @@ func subcommand(name string, args []string, stdout, stderr io.Writer) int {
 		case *session == "":
 			fmt.Fprintln(stderr, "recorder export: -session s-... is required")
 			return exitConfig
-		case *format == "fhir" || *format == "hl7":
-			fmt.Fprintf(stderr, "recorder export: -format %s is not in this build yet; use -format csv\n", *format)
+		case *format != "csv" && *format != "hl7" && *format != "fhir":
+			fmt.Fprintf(stderr, "recorder export: -format %q: give csv, hl7 or fhir\n", *format)
 			return exitConfig
-		case *format != "csv":
-			fmt.Fprintf(stderr, "recorder export: -format %q: give csv\n", *format)
+		case *minutes && *format != "fhir":
+			fmt.Fprintln(stderr, "recorder export: -minutes is for -format fhir")
 			return exitConfig
 		}
 	}
@@ -79,9 +82,9 @@ func subcommand(name string, args []string, stdout, stderr io.Writer) int {
 	case "gaps":
 		err = printGaps(ctx, db, stdout, now, *asJSON)
 	case "status":
-		err = printStatus(ctx, db, stdout, now, *asJSON)
+		err = printStatus(ctx, db, cfg, stdout, now, *asJSON)
 	case "export":
-		err = export(ctx, db, *session, *out, stdout)
+		err = export(ctx, db, cfg, *session, *format, *minutes, *out, stdout, stderr)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "recorder %s: %v\n", name, err)
@@ -185,7 +188,45 @@ type Status struct {
 	Ignored         int64            `json:"ignored"`
 	LastRejected    []Rejected       `json:"last_rejected"`
 	Chairs          []Chair          `json:"chairs"`
-	Forwarding      map[string]int64 `json:"forwarding"` // hl7_outbox rows by status; empty: not in this build
+	Forwarding      Forwarding       `json:"forwarding"`
+}
+
+// Forwarding is the HL7 forwarding state.
+type Forwarding struct {
+	On          bool             `json:"on"`               // [hl7] is in the config
+	Target      string           `json:"target,omitempty"` // the MLLP receiver
+	ByStatus    map[string]int64 `json:"by_status"`        // pending, sent, refused, failed
+	OpenMinutes int64            `json:"open_minutes"`     // minutes not complete yet
+	LateRecords int64            `json:"late_records"`     // records stored after their minute's message was queued
+	Next        *OutboxItem      `json:"next"`             // the next message to go (with its last error and next attempt), null when none
+	LastSent    *OutboxItem      `json:"last_sent"`
+	Refused     []OutboxItem     `json:"refused"` // the newest refused (AE/AR) and failed (could not be built) messages, with reasons
+}
+
+// OutboxItem is one HL7 message's state.
+type OutboxItem struct {
+	ControlID   string    `json:"control_id"`
+	Chair       string    `json:"chair"`
+	Session     string    `json:"session"`
+	Status      string    `json:"status"`
+	AckCode     string    `json:"ack_code,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	Attempts    int       `json:"attempts"`
+	LastError   string    `json:"last_error,omitempty"`
+	Queued      wire.Time `json:"queued"`
+	LastAttempt wire.Time `json:"last_attempt"`
+	NextAttempt wire.Time `json:"next_attempt"` // null: as soon as it is first in line
+	Done        wire.Time `json:"done"`
+	Claim       string    `json:"claimed_by,omitempty"`
+}
+
+func outboxItem(o *archive.OutboxRow) *OutboxItem {
+	if o == nil {
+		return nil
+	}
+	return &OutboxItem{ControlID: o.ControlID, Chair: o.Chair, Session: o.Session, Status: o.Status, AckCode: o.AckCode,
+		Reason: o.Reason, Attempts: o.Attempts, LastError: o.LastError, Queued: wire.At(o.Created), LastAttempt: wire.At(o.LastAttempt),
+		NextAttempt: wire.At(o.NextAttempt), Done: wire.At(o.Done), Claim: o.Claim}
 }
 
 // Rejected is one stored rejected message.
@@ -208,15 +249,27 @@ type Chair struct {
 	LastReceived wire.Time `json:"last_received"`
 }
 
-func printStatus(ctx context.Context, db *archive.DB, w io.Writer, now time.Time, asJSON bool) error {
+func printStatus(ctx context.Context, db *archive.DB, cfg *recorder.Config, w io.Writer, now time.Time, asJSON bool) error {
 	st, err := db.Status(ctx, 10)
 	if err != nil {
 		return err
 	}
+	hs, err := db.HL7Status(ctx, 10)
+	if err != nil {
+		return err
+	}
+	fw := Forwarding{On: cfg.HL7 != nil, ByStatus: hs.ByStatus, OpenMinutes: hs.OpenMinutes, LateRecords: hs.LateRecords,
+		Next: outboxItem(hs.Head), LastSent: outboxItem(hs.LastSent), Refused: []OutboxItem{}}
+	if cfg.HL7 != nil {
+		fw.Target = cfg.HL7.Target
+	}
+	for i := range hs.Refused {
+		fw.Refused = append(fw.Refused, *outboxItem(&hs.Refused[i]))
+	}
 	s := Status{Records: st.Records, ByKind: map[string]int64{}, LastReceived: wire.At(st.LastReceived),
 		Duplicates: st.Counters[archive.CounterDuplicates], Conflicts: st.Counters[archive.CounterConflicts],
 		ConflictsStored: st.Conflicts, Rejected: st.Counters[archive.CounterRejected], RejectedStored: st.RejectedKept,
-		Ignored: st.Counters[archive.CounterIgnored], LastRejected: []Rejected{}, Chairs: []Chair{}, Forwarding: st.Outbox}
+		Ignored: st.Counters[archive.CounterIgnored], LastRejected: []Rejected{}, Chairs: []Chair{}, Forwarding: fw}
 	for _, k := range st.Kinds {
 		s.ByKind[k.Kind] = k.Count
 	}
@@ -254,13 +307,7 @@ func printStatus(ctx context.Context, db *archive.DB, w io.Writer, now time.Time
 	for _, r := range s.LastRejected {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d bytes\n", fmtTime(r.Received.Time), r.Topic, r.Reason, r.Bytes)
 	}
-	if len(s.Forwarding) == 0 {
-		fmt.Fprintf(tw, "HL7 forwarding\tnot in this build\n")
-	} else {
-		for k, v := range s.Forwarding {
-			fmt.Fprintf(tw, "HL7 %s\t%d\n", k, v)
-		}
-	}
+	printForwarding(tw, fw, now)
 	fmt.Fprintf(tw, "chairs\t%d\n", len(s.Chairs))
 	if len(s.Chairs) > 0 {
 		fmt.Fprintln(tw, "  chair\tonline\tboot\tsession\tphase\tstate received\trecords\tlast record stored")
@@ -272,6 +319,43 @@ func printStatus(ctx context.Context, db *archive.DB, w io.Writer, now time.Time
 	return tw.Flush()
 }
 
+func printForwarding(w io.Writer, fw Forwarding, now time.Time) {
+	switch {
+	case fw.On:
+		fmt.Fprintf(w, "HL7 forwarding\ton, to %s\n", fw.Target)
+	case len(fw.ByStatus) == 0:
+		fmt.Fprintf(w, "HL7 forwarding\toff (no [hl7] in the config)\n")
+	default:
+		fmt.Fprintf(w, "HL7 forwarding\toff (no [hl7] in the config); messages queued earlier:\n")
+	}
+	if !fw.On && len(fw.ByStatus) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  pending\t%d\n  sent\t%d\n  refused\t%d\n  failed (could not be built)\t%d\n",
+		fw.ByStatus[archive.OutboxPending], fw.ByStatus[archive.OutboxSent], fw.ByStatus[archive.OutboxRefused], fw.ByStatus[archive.OutboxFailed])
+	fmt.Fprintf(w, "  minutes not complete yet\t%d\n  records after their minute was sent\t%d\n", fw.OpenMinutes, fw.LateRecords)
+	if n := fw.Next; n != nil {
+		next := "now"
+		if !n.NextAttempt.IsZero() && n.NextAttempt.After(now) {
+			next = fmtTime(n.NextAttempt.Time) + " (in " + recorder.FormatAge(n.NextAttempt.Sub(now)) + ")"
+		}
+		fmt.Fprintf(w, "  next\t%s, queued %s, %d attempts, next attempt %s\n", n.ControlID, fmtTime(n.Queued.Time), n.Attempts, next)
+		if n.LastError != "" {
+			fmt.Fprintf(w, "  last error\t%s at %s\n", n.LastError, fmtTime(n.LastAttempt.Time))
+		}
+	}
+	if l := fw.LastSent; l != nil {
+		fmt.Fprintf(w, "  last sent\t%s at %s (%s ago)\n", l.ControlID, fmtTime(l.Done.Time), recorder.FormatAge(now.Sub(l.Done.Time)))
+	}
+	for _, r := range fw.Refused {
+		code := r.AckCode
+		if code == "" {
+			code = r.Status
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", r.Status, r.ControlID, code, r.Reason)
+	}
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -279,9 +363,13 @@ func orDash(s string) string {
 	return s
 }
 
-// export writes a session as CSV to out (through a temporary file renamed
-// at the end, so a failed export leaves no half file) or to stdout.
-func export(ctx context.Context, db *archive.DB, session, out string, stdout io.Writer) error {
+// export writes a session as CSV, HL7 messages (each ended by a newline,
+// segments by CR, as sent) or a FHIR Bundle to out (through a temporary
+// file renamed at the end, so a failed export leaves no half file) or to
+// stdout. Records that could not be used are named on stderr; the rest is
+// written.
+func export(ctx context.Context, db *archive.DB, cfg *recorder.Config, session, format string, minutes bool, out string,
+	stdout, stderr io.Writer) error {
 	recs, err := db.SessionRecords(ctx, session)
 	if err != nil {
 		return err
@@ -289,15 +377,53 @@ func export(ctx context.Context, db *archive.DB, session, out string, stdout io.
 	if len(recs) == 0 {
 		return fmt.Errorf("no records of session %q", session)
 	}
+	var write func(io.Writer) error
+	switch format {
+	case "csv":
+		write = func(w io.Writer) error { return recorder.WriteCSV(w, recs) }
+	case "hl7":
+		hcfg := recorder.DefaultHL7().HL7Config()
+		if cfg.HL7 != nil {
+			hcfg = cfg.HL7.HL7Config()
+		}
+		msgs, err := forward.SessionMessages(hcfg, session, recs)
+		if len(msgs) == 0 && err != nil {
+			return err
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "recorder export: records left out: %v\n", err)
+		}
+		write = func(w io.Writer) error {
+			for _, m := range msgs {
+				if _, err := w.Write(append(m.Bytes(), '\n')); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	case "fhir":
+		b, err := forward.SessionBundle(session, recs, fhir.Options{Minutes: minutes})
+		if b.ResourceType == "" {
+			return err
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "recorder export: records left out: %v\n", err)
+		}
+		write = func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			return enc.Encode(b)
+		}
+	}
 	if out == "" {
-		return recorder.WriteCSV(stdout, recs)
+		return write(stdout)
 	}
 	f, err := os.CreateTemp(filepath.Dir(out), ".export-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
-	if err := recorder.WriteCSV(f, recs); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
 		return err
 	}

@@ -7,9 +7,12 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/chairside/chairside/monitor/archive"
 	"github.com/chairside/chairside/monitor/config"
+	"github.com/chairside/chairside/monitor/hl7"
 	"github.com/chairside/chairside/monitor/tomlcheck"
 )
 
@@ -30,13 +33,31 @@ type Config struct {
 	Ingest       IngestConfig
 }
 
-// HL7 is the [hl7] table: live forwarding over MLLP (read and checked;
-// forwarding itself is not in this build).
+// HL7 is the [hl7] table: live forwarding over MLLP (monitor/forward).
 type HL7 struct {
 	Target                                  string
 	SendingApplication, SendingFacility     string
 	ReceivingApplication, ReceivingFacility string
-	Every                                   time.Duration
+	// Every is the medians' period: one minute (the only one supported:
+	// control ids and OBR times name UTC minutes).
+	Every time.Duration
+	// MinuteWait (an extension of CONTRACT §7) is how long after a
+	// minute's last stored record its message goes when the minute cannot
+	// be proven complete (the session ended, records were lost).
+	MinuteWait time.Duration
+}
+
+// DefaultHL7 is [hl7] with every key but target left out (the header
+// names `recorder export -format hl7` uses without [hl7]).
+func DefaultHL7() *HL7 {
+	return &HL7{SendingApplication: "CHAIRSIDE", SendingFacility: "CLINIC", ReceivingApplication: "EHR", ReceivingFacility: "CLINIC",
+		Every: time.Minute, MinuteWait: 2 * time.Minute}
+}
+
+// HL7Config is the message header part of [hl7].
+func (h *HL7) HL7Config() hl7.Config {
+	return hl7.Config{SendingApplication: h.SendingApplication, SendingFacility: h.SendingFacility,
+		ReceivingApplication: h.ReceivingApplication, ReceivingFacility: h.ReceivingFacility}
 }
 
 // IngestConfig is the optional [ingest] table (an extension of §7).
@@ -126,7 +147,7 @@ func (c *Config) readHL7(t *tomlcheck.Table) {
 	if !present {
 		return
 	}
-	c.HL7 = &HL7{SendingApplication: "CHAIRSIDE", SendingFacility: "CLINIC", ReceivingApplication: "EHR", ReceivingFacility: "CLINIC", Every: time.Minute}
+	c.HL7 = DefaultHL7()
 	if s, ok := h.String("target"); ok {
 		c.HL7.Target = s
 		u, err := url.Parse(s)
@@ -147,18 +168,24 @@ func (c *Config) readHL7(t *tomlcheck.Table) {
 	} {
 		if s, ok := h.String(f.key); ok {
 			*f.dst = s
-			if s == "" || len(s) > 180 || strings.ContainsAny(s, "|^~\\&\r\n") {
-				h.Problem(f.key, "%q must be 1 to 180 characters without HL7 delimiters | ^ ~ \\ & or line breaks", s)
+			if s == "" || utf8.RuneCountInString(s) > 64 || strings.ContainsAny(s, "|^~\\&") ||
+				strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+				h.Problem(f.key, "%q must be 1 to 64 characters without HL7 delimiters | ^ ~ \\ & or control characters", s)
 			}
 		}
 	}
 	if d, ok := h.Duration("every"); ok {
 		c.HL7.Every = d
-		if d < 10*time.Second || d > time.Hour {
-			h.Problem("every", "is %v; give 10s to 1h", d)
+		if d != time.Minute {
+			h.Problem("every", "is %v; only 1m is supported: each message carries one UTC minute's SpO2 and pulse medians", d)
 		}
 	}
-	h.Warn("", "HL7 forwarding is not in this build of the recorder: records are archived, nothing is sent to %s", c.HL7.Target)
+	if d, ok := h.Duration("minute_wait"); ok {
+		c.HL7.MinuteWait = d
+		if d < 10*time.Second || d > time.Hour {
+			h.Problem("minute_wait", "is %v; give 10s to 1h", d)
+		}
+	}
 	h.Done()
 }
 

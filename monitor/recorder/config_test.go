@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestShippedConfigIsGood(t *testing.T) {
@@ -52,6 +53,9 @@ func TestConfigProblemsNameTheKey(t *testing.T) {
 		{base + "password_file = \"/nonexistent/pw\"\n", "password_file:"},
 		{base + "[hl7]\ntarget = \"http://x\"\n", "hl7.target:"},
 		{base + "[hl7]\ntarget = \"tcp://127.0.0.1:2575\"\nsending_facility = \"A|B\"\n", "hl7.sending_facility:"},
+		{base + "[hl7]\ntarget = \"tcp://127.0.0.1:2575\"\nsending_application = \"" + strings.Repeat("A", 65) + "\"\n", "hl7.sending_application:"},
+		{base + "[hl7]\ntarget = \"tcp://127.0.0.1:2575\"\nevery = \"5m\"\n", "hl7.every: is 5m0s; only 1m"},
+		{base + "[hl7]\ntarget = \"tcp://127.0.0.1:2575\"\nminute_wait = \"1s\"\n", "hl7.minute_wait: is 1s"},
 		{"database = \"sqlite:r.db\"\n", "mqtt: is required"},
 	} {
 		_, got := loadText(t, c.text)
@@ -62,9 +66,13 @@ func TestConfigProblemsNameTheKey(t *testing.T) {
 }
 
 func TestConfigResolvesAndShares(t *testing.T) {
-	c, probs := loadText(t, "name = \"r1\"\ndatabase = \"sqlite:data/r.db\"\nshare_group = \"rec\"\n[mqtt]\nbroker = \"tcp://127.0.0.1:1883\"\ntopic_prefix = \"clinic/siteA\"\n[hl7]\ntarget = \"tcp://127.0.0.1:2575\"\n")
-	if !strings.Contains(probs, "warning") || !strings.Contains(probs, "not in this build") {
-		t.Fatalf("no warning that HL7 forwarding is missing: %s", probs)
+	c, probs := loadText(t, "name = \"r1\"\ndatabase = \"sqlite:data/r.db\"\nshare_group = \"rec\"\n[mqtt]\nbroker = \"tcp://127.0.0.1:1883\"\ntopic_prefix = \"clinic/siteA\"\n[hl7]\ntarget = \"tcp://127.0.0.1:2575\"\nminute_wait = \"30s\"\n")
+	if probs != "" {
+		t.Fatalf("problems with a good [hl7]: %s", probs)
+	}
+	if c.HL7 == nil || c.HL7.MinuteWait != 30*time.Second || c.HL7.Every != time.Minute || c.HL7.HL7Config().Check() != nil ||
+		c.HL7.HL7Config().SendingApplication != "CHAIRSIDE" {
+		t.Fatalf("[hl7] read as %+v", c.HL7)
 	}
 	if c.Filter() != "$share/rec/clinic/siteA/+/#" {
 		t.Fatalf("filter %q", c.Filter())

@@ -31,12 +31,13 @@ const stopWait = 6 * time.Second
 // demo runs everything until ctx ends.
 func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) error {
 	dir := o.dir
+	keep := "" // kept of a temporary folder at the end: the records
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "chairside-demo-")
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(tmp)
+		defer func() { removeExcept(tmp, keep) }()
 		dir = tmp
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -68,7 +69,17 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) error
 
 	var procs []*exec.Cmd
 	defer func() { stopAll(procs, log) }()
-	exited := make(chan string, 2*len(chairs)) // a part that ended by itself: its log's tail
+	exited := make(chan string, 2*len(chairs)+1) // a part that ended by itself: its log's tail
+	// The recorder first, so it stops last and archives the chairs' final
+	// records.
+	recProc, rec, err := startRecords(o, dir, broker.URL(), out, exited)
+	if err != nil {
+		return err
+	}
+	if recProc != nil {
+		procs = append(procs, recProc)
+		keep = recordsFolder
+	}
 	for _, c := range chairs {
 		cdir := filepath.Join(dir, c.id)
 		if err := os.MkdirAll(cdir, 0o700); err != nil {
@@ -95,7 +106,11 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) error
 	fmt.Fprintf(out, "MQTT broker: %s  (subscribe to chairside/# to see every reading, alarm and session event)\n", broker.URL())
 	fmt.Fprintf(out, "files and logs: %s\nCtrl-C stops it all.\n\n", dir)
 
-	return v.run(ctx, o.every, exited)
+	err = v.run(ctx, o.every, exited)
+	stopAll(procs, log)
+	procs = nil
+	rec.printExport(out)
+	return err
 }
 
 func chairList() string {

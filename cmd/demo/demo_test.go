@@ -24,7 +24,7 @@ func TestDemoRunsEveryPart(t *testing.T) {
 		t.Skip("runs every part for 25 s")
 	}
 	bin := t.TempDir()
-	for _, name := range []string{"chairside", "vitalsim"} {
+	for _, name := range []string{"chairside", "vitalsim", "recorder"} {
 		if out, err := exec.Command("go", "build", "-o", bin, "../"+name).CombinedOutput(); err != nil {
 			t.Fatalf("build %s: %v\n%s", name, err, out)
 		}
@@ -43,6 +43,20 @@ func TestDemoRunsEveryPart(t *testing.T) {
 	}
 	if ps, _ := exec.Command("pgrep", "-f", bin).Output(); len(bytes.TrimSpace(ps)) > 0 {
 		t.Fatalf("parts still running after the demo returned: pids %s", ps)
+	}
+	// The recorder archived the sessions, and the export it prints works.
+	m := regexp.MustCompile(`\n  (\S+/recorder) export -config (\S+) -session (s-\S+) -chair (\S+) -format fhir\n`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no export line:\n%s", out.String())
+	}
+	for _, c := range chairs {
+		if !regexp.MustCompile(`  ` + c.id + `  session s-\S+  \d+ records`).MatchString(out.String()) {
+			t.Errorf("no archived session of %s:\n%s", c.id, out.String())
+		}
+	}
+	bundle, err := exec.Command(m[1], "export", "-config", m[2], "-session", m[3], "-chair", m[4], "-format", "fhir").Output()
+	if err != nil || !bytes.Contains(bundle, []byte(`"resourceType": "Bundle"`)) || !bytes.Contains(bundle, []byte(`"code": "59408-5"`)) {
+		t.Fatalf("the printed export does not give a bundle with SpO2: %v\n%.500s", err, bundle)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -27,6 +28,7 @@ func subcommand(name string, args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "gaps, status: one JSON document instead of text")
 	session := fs.String("session", "", "export: the session id (s-...)")
 	format := fs.String("format", "", "export: csv, hl7 (the ORU^R01 messages) or fhir (an R4 Bundle)")
+	chair := fs.String("chair", "", "export: the chair, when the session id is on several chairs (an id is unique per chair)")
 	minutes := fs.Bool("minutes", false, "export -format fhir: SpO2 and pulse as one Observation per minute (the HL7 feed's medians)")
 	out := fs.String("out", "", "export: write to `file` instead of standard output")
 	switch name {
@@ -84,7 +86,7 @@ func subcommand(name string, args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = printStatus(ctx, db, cfg, stdout, now, *asJSON)
 	case "export":
-		err = export(ctx, db, cfg, *session, *format, *minutes, *out, stdout, stderr)
+		err = export(ctx, db, cfg, *session, *chair, *format, *minutes, *out, stdout, stderr)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "recorder %s: %v\n", name, err)
@@ -368,14 +370,20 @@ func orDash(s string) string {
 // file renamed at the end, so a failed export leaves no half file) or to
 // stdout. Records that could not be used are named on stderr; the rest is
 // written.
-func export(ctx context.Context, db *archive.DB, cfg *recorder.Config, session, format string, minutes bool, out string,
+func export(ctx context.Context, db *archive.DB, cfg *recorder.Config, session, chair, format string, minutes bool, out string,
 	stdout, stderr io.Writer) error {
 	recs, err := db.SessionRecords(ctx, session)
 	if err != nil {
 		return err
 	}
+	if chair != "" {
+		recs = slices.DeleteFunc(recs, func(r archive.StoredRecord) bool { return r.Chair != chair })
+	}
 	if len(recs) == 0 {
 		return fmt.Errorf("no records of session %q", session)
+	}
+	if chairs := forward.Chairs(recs); len(chairs) > 1 && format != "csv" {
+		return fmt.Errorf("session %q is on several chairs %v (a session id is unique per chair only): give -chair", session, chairs)
 	}
 	var write func(io.Writer) error
 	switch format {

@@ -76,7 +76,7 @@ func (a *DB) queueForwarding(ctx context.Context, tx *sql.Tx, stored []Record, n
 			if a.Forward.NIBP == nil {
 				continue
 			}
-			sess, err := sessionPayload(ctx, tx, a.d, r.Session)
+			sess, err := sessionPayload(ctx, tx, a.d, r.Chair, r.Session)
 			if err != nil {
 				return err
 			}
@@ -127,17 +127,18 @@ func (a *DB) queueForwarding(ctx context.Context, tx *sql.Tx, stored []Record, n
 	return nil
 }
 
-// sessionPayload is the payload of a session's latest session record, or
-// nil.
+// sessionPayload is the payload of a chair's session's latest session
+// record, or nil. (A session id is unique per chair only: chairs starting
+// in the same second make the same id.)
 func sessionPayload(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, d dialect, session string) ([]byte, error) {
+}, d dialect, chair, session string) ([]byte, error) {
 	if session == "" {
 		return nil, nil
 	}
 	var p string
-	err := q.QueryRowContext(ctx, d.bind(`SELECT payload FROM records WHERE session = ? AND kind = ?
-		ORDER BY t_ms DESC, seq DESC LIMIT 1`), session, KindSession).Scan(&p)
+	err := q.QueryRowContext(ctx, d.bind(`SELECT payload FROM records WHERE session = ? AND kind = ? AND chair = ?
+		ORDER BY t_ms DESC, seq DESC LIMIT 1`), session, KindSession, chair).Scan(&p)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
@@ -325,7 +326,7 @@ func (a *DB) QueueMinute(ctx context.Context, m Minute, now time.Time,
 	if err != nil {
 		return false, Outgoing{}, err
 	}
-	sess, err := sessionPayload(ctx, tx, a.d, m.Session)
+	sess, err := sessionPayload(ctx, tx, a.d, m.Chair, m.Session)
 	if err != nil {
 		return false, Outgoing{}, err
 	}

@@ -12,26 +12,37 @@ import (
 	"github.com/chairside/chairside/monitor/wire"
 )
 
-// sessionParts splits a session's stored records (archive.SessionRecords)
-// into what the formats take: the chair, the latest session record, the
-// SpO2 and pulse records and the NIBPs. A session is one chair's.
-func sessionParts(session string, recs []archive.StoredRecord) (chair string, s wire.Session, vitals []wire.Vital, nibps []wire.NIBP, err error) {
+// Chairs lists the chairs with records in recs, in order of first
+// appearance. A session id is unique per chair only (chairs that start a
+// session in the same second make the same id), so an export names the
+// chair when there are several.
+func Chairs(recs []archive.StoredRecord) []string {
 	var chairs []string
-	var latest *archive.StoredRecord
-	for i, r := range recs {
+	for _, r := range recs {
 		if !slices.Contains(chairs, r.Chair) {
 			chairs = append(chairs, r.Chair)
 		}
-		if r.Kind == archive.KindSession && (latest == nil || !r.T.Before(latest.T)) {
-			latest = &recs[i]
-		}
 	}
+	return chairs
+}
+
+// sessionParts splits one chair's session's stored records
+// (archive.SessionRecords) into what the formats take: the chair, the
+// latest session record, the SpO2 and pulse records and the NIBPs.
+func sessionParts(session string, recs []archive.StoredRecord) (chair string, s wire.Session, vitals []wire.Vital, nibps []wire.NIBP, err error) {
+	chairs := Chairs(recs)
 	switch len(chairs) {
 	case 0:
 		return "", s, nil, nil, fmt.Errorf("no records of session %q", session)
 	case 1:
 	default:
-		return "", s, nil, nil, fmt.Errorf("session %q has records of several chairs %v: export refused rather than mixed", session, chairs)
+		return "", s, nil, nil, fmt.Errorf("session %q has records of several chairs %v: name one (-chair)", session, chairs)
+	}
+	var latest *archive.StoredRecord
+	for i, r := range recs {
+		if r.Kind == archive.KindSession && (latest == nil || !r.T.Before(latest.T)) {
+			latest = &recs[i]
+		}
 	}
 	s.ID = session
 	if latest != nil {

@@ -46,7 +46,10 @@ type sessionChair struct {
 
 func (c sessionChair) messages() (topics []string, payloads [][]byte) {
 	seq := uint64(0)
-	rec := func() wire.Record { seq++; return wire.Record{V: 1, Stream: c.stream, Seq: seq, Boot: 1, ClockSynced: true} }
+	rec := func() wire.Record {
+		seq++
+		return wire.Record{V: 1, Stream: c.stream, Seq: seq, Boot: 1, ClockSynced: true}
+	}
 	add := func(topic string, v any) {
 		b, _ := json.Marshal(v)
 		topics = append(topics, wire.Topic("chairside", c.name, topic))

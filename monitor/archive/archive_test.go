@@ -351,3 +351,45 @@ func TestTwoWritersSameKeys(t *testing.T) {
 		}
 	})
 }
+
+// A schema-1 database (the first recorder's, whose hl7_outbox had no lease
+// or back-off columns) is upgraded in place: version 2, the new columns
+// there, old rows kept and claimable; a newer schema is refused.
+func TestMigrateUpgradesSchema1(t *testing.T) {
+	backends(t, func(t *testing.T, open func() *DB) {
+		ctx := context.Background()
+		db := open() // schema 2 made; now turn it back into schema 1
+		for _, stmt := range []string{
+			"DROP TABLE hl7_outbox", "DROP TABLE hl7_minutes", "UPDATE schema_version SET version = 1",
+			strings.NewReplacer("{{serial}}", db.d.serial).Replace(`CREATE TABLE hl7_outbox (
+				id {{serial}}, chair TEXT NOT NULL, session TEXT NOT NULL, source TEXT NOT NULL, created_ms BIGINT NOT NULL,
+				message TEXT NOT NULL, status TEXT NOT NULL, ack_code TEXT, reason TEXT, attempts INTEGER NOT NULL,
+				last_attempt_ms BIGINT, done_ms BIGINT, UNIQUE (source))`),
+			"INSERT INTO hl7_outbox (chair, session, source, created_ms, message, status, attempts) VALUES ('c', 's', 'c.n.x.1', 1, 'MSH|', 'pending', 0)",
+		} {
+			if _, err := db.SQL().ExecContext(ctx, stmt); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var v int
+		if err := db.SQL().QueryRowContext(ctx, "SELECT version FROM schema_version").Scan(&v); err != nil || v != SchemaVersion {
+			t.Fatalf("version %d, %v", v, err)
+		}
+		m, err := db.Claim(ctx, "r1", t0, t0.Add(time.Minute))
+		if err != nil || m == nil || m.ControlID != "c.n.x.1" {
+			t.Fatalf("the old row after the upgrade: %+v %v", m, err)
+		}
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatalf("migrating again: %v", err)
+		}
+		if _, err := db.SQL().ExecContext(ctx, "UPDATE schema_version SET version = 99"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "newer than this recorder's") {
+			t.Fatalf("a newer schema: %v", err)
+		}
+	})
+}

@@ -25,6 +25,24 @@ func BenchmarkWrite(b *testing.B) {
 	}
 }
 
+// BenchmarkWriteForwarding: the same with HL7 forwarding on (each batch
+// also counts its records into their minutes, 500 chairs).
+//
+//	go test -run '^$' -bench BenchmarkWriteForwarding -benchtime 20x ./monitor/archive
+func BenchmarkWriteForwarding(b *testing.B) {
+	hook := &Forwarding{NIBP: func(r Record, _ []byte) Outgoing { return Outgoing{ControlID: r.Chair + "." + r.Stream, Message: r.Payload} }}
+	b.Run("sqlite/batch=1000", func(b *testing.B) {
+		db := openTest(b, "sqlite:"+filepath.Join(b.TempDir(), "r.db"))
+		db.Forward = hook
+		benchWrite(b, db, 1000)
+	})
+	b.Run("postgres/batch=1000", func(b *testing.B) {
+		db := openTest(b, cluster.NewDatabase(b))
+		db.Forward = hook
+		benchWrite(b, db, 1000)
+	})
+}
+
 func benchWrite(b *testing.B, db *DB, batch int) {
 	ctx := context.Background()
 	seq := int64(0)

@@ -110,22 +110,36 @@ func (a *DB) queueForwarding(ctx context.Context, tx *sql.Tx, stored []Record, n
 	if len(order) == 0 {
 		return nil
 	}
-	q := a.d.bind(`INSERT INTO hl7_minutes (chair, session, minute_ms, stream, first_seq, last_ms, records, late, queued)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0)
-		ON CONFLICT (chair, session, minute_ms) DO UPDATE SET
+	// One statement per chunk of minutes (the keys are distinct: a batch's
+	// records were summed per minute above).
+	for start := 0; start < len(order); start += minuteChunk {
+		chunk := order[start:min(start+minuteChunk, len(order))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO hl7_minutes (chair, session, minute_ms, stream, first_seq, last_ms, records, late, queued) VALUES `)
+		args := make([]any, 0, 7*len(chunk))
+		for i, k := range chunk {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, 0, 0)")
+			m := minutes[k]
+			args = append(args, k.chair, k.session, k.minute, m.stream, m.firstSeq, nowMS, m.records)
+		}
+		q.WriteString(` ON CONFLICT (chair, session, minute_ms) DO UPDATE SET
 			first_seq = CASE WHEN excluded.stream = hl7_minutes.stream AND excluded.first_seq < hl7_minutes.first_seq
 				THEN excluded.first_seq ELSE hl7_minutes.first_seq END,
 			last_ms = excluded.last_ms,
 			records = hl7_minutes.records + excluded.records,
 			late = hl7_minutes.late + hl7_minutes.queued * excluded.records`)
-	for _, k := range order {
-		m := minutes[k]
-		if _, err := tx.ExecContext(ctx, q, k.chair, k.session, k.minute, m.stream, m.firstSeq, nowMS, m.records); err != nil {
-			return fmt.Errorf("archive: minute %s/%s/%d: %w", k.chair, k.session, k.minute, err)
+		if _, err := tx.ExecContext(ctx, a.d.bind(q.String()), args...); err != nil {
+			return fmt.Errorf("archive: count records into their minutes: %w", err)
 		}
 	}
 	return nil
 }
+
+// minuteChunk is how many minutes one upsert carries (7 parameters each).
+const minuteChunk = 200
 
 // sessionPayload is the payload of a chair's session's latest session
 // record, or nil. (A session id is unique per chair only: chairs starting
@@ -203,6 +217,9 @@ type Minute struct {
 //   - or quiet: no record of the minute has been stored for quiet (the
 //     session ended, or records were lost for good).
 //
+// A minute is checked for a follower only once a later minute of its
+// session has records: a session's last minute waits for the quiet time.
+//
 // A chair's session's minutes go in order: one that is not complete holds
 // back the later ones.
 func (a *DB) DueMinutes(ctx context.Context, now time.Time, quiet time.Duration) ([]Minute, error) {
@@ -226,6 +243,13 @@ func (a *DB) DueMinutes(ctx context.Context, now time.Time, quiet time.Duration)
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("archive: open minutes: %w", err)
 	}
+	// Only a minute with a later one of its session open can be followed
+	// by a record of the session: the others wait for the quiet time, and
+	// need no query (a second's pass with 500 chairs checks a few).
+	latest := map[[2]string]time.Time{}
+	for _, m := range open {
+		latest[[2]string{m.Chair, m.Session}] = m.Start // open is in minute order
+	}
 	held := map[[2]string]bool{}
 	var due []Minute
 	for _, m := range open {
@@ -233,9 +257,14 @@ func (a *DB) DueMinutes(ctx context.Context, now time.Time, quiet time.Duration)
 		if held[k] {
 			continue
 		}
-		switch followed, err := a.followed(ctx, m); {
-		case err != nil:
-			return nil, err
+		followed := false
+		if latest[k].After(m.Start) {
+			var err error
+			if followed, err = a.followed(ctx, m); err != nil {
+				return nil, err
+			}
+		}
+		switch {
 		case followed:
 			m.Why = "followed"
 		case !now.Before(m.LastStored.Add(quiet)):

@@ -475,3 +475,27 @@ func TestUnbuildableKeptAsFailed(t *testing.T) {
 		}
 	})
 }
+
+// Two chairs that started a session in the same second share its id: each
+// gets its own minute messages, with its own session record's encounter.
+func TestSameSessionIDOnTwoChairs(t *testing.T) {
+	backends(t, func(t *testing.T, open func() *archive.DB) {
+		db := open()
+		r := hl7test.Start(t, hl7test.AA)
+		clk := &clock{now: t0}
+		f := newForwarder(t, db, "records-1", newClient(t, r.Target()).Send, clk)
+		a, b := newChair(t, "chair-01", "s-1"), newChair(t, "chair-02", "s-1")
+		sa, sb := a.sessionRec(0), b.sessionRec(0)
+		sb.Payload = bytes.Replace(sb.Payload, []byte("enc-881"), []byte("enc-999"), 1)
+		store(t, db, clk.Now(), append(append([]archive.Record{sa, sb}, a.seconds(0, 61)...), b.seconds(0, 61)...)...)
+		step(t, f)
+		got := r.Got()
+		if ids := ids(got); !slices.Equal(ids, []string{"chair-01.m.s-1.202612041015", "chair-02.m.s-1.202612041015"}) {
+			t.Fatalf("got %v", ids)
+		}
+		if !bytes.Contains(got[0].Frame, []byte("|enc-881\r")) || !bytes.Contains(got[1].Frame, []byte("|enc-999\r")) ||
+			!bytes.Contains(got[0].Frame, []byte("SpO2 median of 60 valid values in 60 records")) {
+			t.Fatalf("messages mixed the chairs:\n%s\n%s", got[0].Frame, got[1].Frame)
+		}
+	})
+}

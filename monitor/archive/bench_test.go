@@ -30,7 +30,9 @@ func BenchmarkWrite(b *testing.B) {
 //
 //	go test -run '^$' -bench BenchmarkWriteForwarding -benchtime 20x ./monitor/archive
 func BenchmarkWriteForwarding(b *testing.B) {
-	hook := &Forwarding{NIBP: func(r Record, _ []byte) Outgoing { return Outgoing{ControlID: r.Chair + "." + r.Stream, Message: r.Payload} }}
+	hook := &Forwarding{NIBP: func(r Record, _ []byte) Outgoing {
+		return Outgoing{ControlID: r.Chair + "." + r.Stream, Message: r.Payload}
+	}}
 	b.Run("sqlite/batch=1000", func(b *testing.B) {
 		db := openTest(b, "sqlite:"+filepath.Join(b.TempDir(), "r.db"))
 		db.Forward = hook

@@ -81,3 +81,29 @@ func TestConfigResolvesAndShares(t *testing.T) {
 		t.Fatalf("relative sqlite path not resolved against the config's folder: %q", c.Database)
 	}
 }
+
+// The shipped config's [hl7] example, uncommented, is a good config.
+func TestShippedHL7ExampleIsGood(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "configs", "recorder.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	inHL7 := false
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "# [hl7]") {
+			inHL7 = true
+		}
+		if inHL7 && strings.HasPrefix(l, "# ") {
+			l = strings.TrimPrefix(l, "# ")
+		} else {
+			inHL7 = false
+		}
+		lines = append(lines, l)
+	}
+	text := strings.Join(lines, "\n")
+	c, probs := loadText(t, strings.Replace(text, "/var/lib/chairside-recorder/records.db", "r.db", 1))
+	if probs != "" || c.HL7 == nil || c.HL7.Target != "tcp://127.0.0.1:2575" || c.HL7.MinuteWait != 2*time.Minute {
+		t.Fatalf("the shipped [hl7] example: %s\n%+v", probs, c.HL7)
+	}
+}

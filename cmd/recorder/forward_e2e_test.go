@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -360,7 +361,7 @@ func TestHL7ReceiverDownThenAE(t *testing.T) {
 		t.Fatalf("receiver got\n%v\nwant each once\n%v", ids, wantIDs)
 	}
 	text = string(sub(t, "status", "-config", cfg))
-	if !strings.Contains(text, "refused\tchair-03.n.c3c3.155") && !strings.Contains(text, "unknown encounter enc-chair-03") {
+	if !regexp.MustCompile(`refused\s+chair-03\.n\.c3c3\.155\s+AE\s+unknown encounter enc-chair-03`).MatchString(text) {
 		t.Errorf("status text does not show the refusal:\n%s", text)
 	}
 	if !strings.Contains(log.String(), `"reason":"unknown encounter enc-chair-03"`) {

@@ -215,7 +215,9 @@ type Minute struct {
 //     one: every record of the minute is stored (a stream's seq goes +1 a
 //     record, in time order);
 //   - or quiet: no record of the minute has been stored for quiet (the
-//     session ended, or records were lost for good).
+//     session ended, or records were lost for good), and the chair is
+//     settled: online for ChairSettle, its last state message (a heartbeat)
+//     no older than that, so no backlog of the chair's is still on its way.
 //
 // A minute is checked for a follower only once a later minute of its
 // session has records: a session's last minute waits for the quiet time.
@@ -268,6 +270,14 @@ func (a *DB) DueMinutes(ctx context.Context, now time.Time, quiet time.Duration)
 		case followed:
 			m.Why = "followed"
 		case !now.Before(m.LastStored.Add(quiet)):
+			settled, err := a.chairSettled(ctx, m.Chair, now)
+			if err != nil {
+				return nil, err
+			}
+			if !settled {
+				held[k] = true
+				continue
+			}
 			m.Why = "quiet"
 		default:
 			held[k] = true
@@ -276,6 +286,33 @@ func (a *DB) DueMinutes(ctx context.Context, now time.Time, quiet time.Duration)
 		due = append(due, m)
 	}
 	return due, nil
+}
+
+// ChairSettle is how long a chair must have been online, and how recent
+// its last state message must be, before its minute can go by the quiet
+// time: a chair's store replays its backlog right after it reconnects, so
+// a chair that was away (or a recorder cut off from the broker) may still
+// have records of the minute.
+const ChairSettle = 30 * time.Second
+
+// chairSettled reports whether the chair is online, has been for
+// ChairSettle, and sent a state message (its heartbeat, every 10 s) within
+// ChairSettle. A chair whose state was never stored is taken as settled.
+func (a *DB) chairSettled(ctx context.Context, chair string, now time.Time) (bool, error) {
+	var online int
+	var stateMS int64
+	var sinceMS sql.NullInt64
+	err := a.db.QueryRowContext(ctx, a.d.bind(`SELECT c.online, c.received_ms,
+			(SELECT MAX(v.received_ms) FROM availability v WHERE v.chair = c.chair)
+		FROM chairs c WHERE c.chair = ?`), chair).Scan(&online, &stateMS, &sinceMS)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("archive: state of %s: %w", chair, err)
+	}
+	nowMS, settle := now.UnixMilli(), ChairSettle.Milliseconds()
+	return online == 1 && nowMS-stateMS <= settle && (!sinceMS.Valid || nowMS-sinceMS.Int64 >= settle), nil
 }
 
 // followed reports whether every record of the minute is provably stored

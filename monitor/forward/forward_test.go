@@ -499,3 +499,74 @@ func TestSameSessionIDOnTwoChairs(t *testing.T) {
 		}
 	})
 }
+
+// A minute goes by the quiet time only once its chair is settled: a chair
+// that went offline with records of the minute still in its store (a broker
+// or network outage) holds its minute until it has been back online for
+// archive.ChairSettle and its backlog has come.
+func TestQuietWaitsForTheChairToSettle(t *testing.T) {
+	backends(t, func(t *testing.T, open func() *archive.DB) {
+		db := open()
+		ctx := context.Background()
+		r := hl7test.Start(t, hl7test.AA)
+		clk := &clock{now: t0}
+		f := newForwarder(t, db, "records-1", newClient(t, r.Target()).Send, clk)
+		c := newChair(t, "chair-06", "s-1")
+		state := func(online bool) {
+			t.Helper()
+			p := []byte(fmt.Sprintf(`{"v":1,"online":%v}`, online))
+			if _, err := db.Write(ctx, archive.Batch{States: []archive.State{{Chair: "chair-06", Online: online, Boot: 1, Stream: c.stream,
+				Version: "t", T: clk.Now(), Payload: p}}}, clk.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		state(true)
+		recs := c.seconds(0, 60)
+		store(t, db, clk.Now(), recs[:40]...) // 10:15:00 to 10:15:19; then the chair is cut off
+		clk.Add(5 * time.Second)
+		state(false) // its Will
+		clk.Add(DefaultQuiet)
+		step(t, f)
+		if n := len(r.Got()); n != 0 {
+			t.Fatal("a minute of an offline chair went by the quiet time")
+		}
+		clk.Add(time.Minute)
+		state(true) // back; its backlog follows
+		step(t, f)
+		if n := len(r.Got()); n != 0 {
+			t.Fatal("a minute went before the chair's backlog could come")
+		}
+		clk.Add(time.Second)
+		store(t, db, clk.Now(), recs[40:]...)
+		for range 4 {
+			clk.Add(10 * time.Second)
+			state(true) // heartbeats
+			step(t, f)
+		}
+		if n := len(r.Got()); n != 0 {
+			t.Fatal("went before the quiet time after the backlog")
+		}
+		for range 12 {
+			clk.Add(10 * time.Second)
+			state(true)
+			step(t, f)
+		}
+		got := r.Got()
+		if len(got) != 1 || !bytes.Contains(got[0].Frame, []byte("SpO2 median of 60 valid values in 60 records")) {
+			t.Fatalf("got %d messages: %s", len(got), got)
+		}
+		// A chair that stopped heartbeating (or a recorder cut off from
+		// the broker) holds its minutes too.
+		store(t, db, clk.Now(), c.seconds(60, 70)...)
+		clk.Add(DefaultQuiet + time.Minute)
+		step(t, f)
+		if n := len(r.Got()); n != 1 {
+			t.Fatal("a minute went while the chair's heartbeat was stale")
+		}
+		state(true)
+		step(t, f)
+		if n := len(r.Got()); n != 2 {
+			t.Fatalf("%d messages once the heartbeat came back", n)
+		}
+	})
+}

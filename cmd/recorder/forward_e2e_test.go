@@ -462,3 +462,112 @@ func TestHL7SharedRecordersSendOnce(t *testing.T) {
 		t.Fatalf("both recorders should forward:\n%s", both())
 	}
 }
+
+// publishThrough publishes in bursts as a chair does, publishing again
+// whatever the broker did not acknowledge (it may be restarting), until
+// every message is acknowledged.
+func publishThrough(l *mqttlink.Link, topics []string, payloads [][]byte, burst int, pause time.Duration) {
+	pending := make([]int, len(topics))
+	for i := range pending {
+		pending[i] = i
+	}
+	for len(pending) > 0 {
+		n := min(burst, len(pending))
+		send := pending[:n]
+		errs := make(chan int, n)
+		for _, i := range send {
+			l.Publish(topics[i], 1, false, payloads[i], func(err error) {
+				if err != nil {
+					errs <- i
+				} else {
+					errs <- -1
+				}
+			})
+		}
+		var again []int
+		for range send {
+			if i := <-errs; i >= 0 {
+				again = append(again, i)
+			}
+		}
+		slices.Sort(again)
+		pending = append(again, pending[n:]...)
+		time.Sleep(pause)
+	}
+}
+
+// Forwarding through outages: a chair publishes its session while the
+// recorder is killed (SIGKILL) and restarted, the broker restarts and the
+// receiver is down for a while. At the end the receiver has every message
+// of the session's export, in order; a copy of one (the kill between its
+// send and its mark) carries the same control id and bytes; every minute's
+// message counts all its 60 records (none was sent incomplete).
+func TestHL7ThroughOutages(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "records.db")
+	m := broker(t)
+	r := hl7test.Start(t, hl7test.AA)
+	cfg := writeHL7Config(t, "r1", dsn, m.PlainURL(), "", r.Target())
+	log := &syncBuffer{}
+	rec := startRecorder(t, cfg, log)
+	pub := link(t, m.PlainURL(), "chairside-chair-09")
+	waitState(t, pub, dsn, "probe", log.String)
+	c := sessionChair{name: "chair-09", stream: "d9d9", session: "s-20261204-1015-9", seconds: 240}
+	topics, payloads := c.messages()
+	done := make(chan struct{})
+	go func() { publishThrough(pub, topics, payloads, 4, 40*time.Millisecond); close(done) }()
+
+	time.Sleep(time.Second)
+	if n := countRecords(t, dsn); n == 0 || n >= int64(len(topics)) {
+		t.Fatalf("%d records stored at the kill: the chair was not publishing", n)
+	}
+	rec.kill()
+	time.Sleep(300 * time.Millisecond)
+	rec = startRecorder(t, cfg, log)
+	time.Sleep(time.Second)
+	r.Down()
+	m.Stop()
+	time.Sleep(time.Second)
+	m.Start()
+	time.Sleep(time.Second)
+	select {
+	case <-done:
+		t.Fatal("the chair had published everything before the outages ended")
+	default:
+	}
+	rec.kill()
+	rec = startRecorder(t, cfg, log)
+	time.Sleep(2 * time.Second)
+	r.Up()
+	<-done
+	waitRecords(t, dsn, int64(len(topics)), 60*time.Second, log.String)
+	// Minutes 10:15 to 10:18 and 5 NIBPs (one failed).
+	waitForwarded(t, cfg, 9, 60*time.Second, log.String)
+	time.Sleep(1500 * time.Millisecond)
+	wantIDs, wantMsgs := exportHL7(t, cfg, c.session)
+	var ids []string
+	first := map[string][]byte{}
+	dups := 0
+	for _, g := range r.Got() {
+		if f, ok := first[g.ControlID]; ok {
+			dups++
+			if !bytes.Equal(f, g.Frame) {
+				t.Errorf("%s sent again with other bytes", g.ControlID)
+			}
+			continue
+		}
+		first[g.ControlID] = g.Frame
+		ids = append(ids, g.ControlID)
+	}
+	if !slices.Equal(ids, wantIDs) || dups > 2 {
+		t.Fatalf("receiver got (first copies)\n%v\nwant\n%v\nand %d copies (at most one per kill)\nlog:\n%s", ids, wantIDs, dups, log.String())
+	}
+	for i, id := range wantIDs {
+		if !bytes.Equal(first[id], wantMsgs[i]) {
+			t.Errorf("%s sent differs from the export", id)
+		}
+		if strings.Contains(id, ".m.") && !bytes.Contains(first[id], []byte("pulse median of 60 valid values in 60 records")) {
+			t.Errorf("minute %s sent incomplete:\n%s", id, strings.ReplaceAll(string(first[id]), "\r", "\n"))
+		}
+	}
+	t.Logf("%d messages, %d sent twice", len(ids), dups)
+}

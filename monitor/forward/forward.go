@@ -157,6 +157,9 @@ func (f *Forwarder) Step(ctx context.Context) error {
 			f.o.Log.Warn("hl7 message refused by the receiver; kept with the reason, not sent again",
 				"control_id", m.ControlID, "chair", m.Chair, "ack", ack.Code, "reason", ack.Reason)
 		default:
+			if serr == nil {
+				serr = fmt.Errorf("hl7: ack %q for %s is no decision", ack.Code, m.ControlID)
+			}
 			next := f.o.Policy.Next(done, m.Attempts+1)
 			ok, err := f.db.Retry(ctx, m.ID, f.o.Holder, serr.Error(), done, next)
 			if err != nil {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chairside/chairside/monitor/hl7/hl7test"
 )
 
 // BenchmarkDrain: the recorder binary drains a backlog the broker queued
@@ -30,13 +32,33 @@ func BenchmarkDrain(b *testing.B) {
 	}
 }
 
-func drain(b *testing.B, backend string, chairs, per int) {
+// BenchmarkDrainForwarding: the same backlog with HL7 forwarding on, to
+// an MLLP receiver answering AA: records per second stored, and the
+// seconds until every minute's message (but each chair's last, which waits
+// for minute_wait) was acknowledged.
+//
+//	go test -run '^$' -bench BenchmarkDrainForwarding -benchtime 1x ./cmd/recorder
+func BenchmarkDrainForwarding(b *testing.B) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			for range b.N {
+				r := hl7test.Start(b, hl7test.AA)
+				drain(b, backend, 10, 10000, r)
+			}
+		})
+	}
+}
+
+func drain(b *testing.B, backend string, chairs, per int, receiver ...*hl7test.Receiver) {
 	dsn := "sqlite:" + filepath.Join(b.TempDir(), "records.db")
 	if backend == "postgres" {
 		dsn = postgresURL(b)
 	}
 	m := broker(b)
 	cfg := writeConfig(b, "bench", dsn, m.PlainURL(), "")
+	if len(receiver) > 0 {
+		cfg = writeHL7Config(b, "bench", dsn, m.PlainURL(), "", receiver[0].Target())
+	}
 	log := &syncBuffer{}
 	rec := startRecorder(b, cfg, log)
 	pub := link(b, m.PlainURL(), "chairside-bench-probe")
@@ -61,6 +83,20 @@ func drain(b *testing.B, backend string, chairs, per int) {
 	rec = startRecorder(b, cfg, log)
 	waitRecords(b, dsn, total, 10*time.Minute, log.String)
 	elapsed := time.Since(start)
+	if len(receiver) > 0 {
+		// fakeChair's records are a second apart from 08:00: per/60 minutes
+		// a chair, the last one waiting for minute_wait.
+		want := chairs * ((per+59)/60 - 1)
+		deadline := time.Now().Add(10 * time.Minute)
+		for len(receiver[0].Got()) < want && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := len(receiver[0].Got()); n < want {
+			b.Fatalf("receiver got %d messages, want %d\n%s", n, want, log.String())
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "s_to_forwarded")
+		b.ReportMetric(float64(want), "hl7_msgs")
+	}
 	b.StopTimer()
 	cpu, rss := procUsage(rec.cmd.Process.Pid)
 	rec.term(b)

@@ -80,6 +80,9 @@ var schemaStatements = []string{
 	)`,
 	`CREATE INDEX IF NOT EXISTS records_by_session ON records (session, t_ms)`,
 	`CREATE INDEX IF NOT EXISTS records_by_received ON records (received_ms)`,
+	// The session records (a handful a session), for the encounter an HL7
+	// message carries: without it, finding one scans the session's records.
+	`CREATE INDEX IF NOT EXISTS records_session_records ON records (session, chair, t_ms) WHERE kind = 'session'`,
 
 	// A message whose key is taken by a different payload, once per
 	// distinct payload (digest is its SHA-256).

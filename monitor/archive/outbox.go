@@ -151,8 +151,10 @@ func sessionPayload(ctx context.Context, q interface {
 		return nil, nil
 	}
 	var p string
-	err := q.QueryRowContext(ctx, d.bind(`SELECT payload FROM records WHERE session = ? AND kind = ? AND chair = ?
-		ORDER BY t_ms DESC, seq DESC LIMIT 1`), session, KindSession, chair).Scan(&p)
+	// kind = 'session' written out: the partial index records_session_records
+	// serves only a query that says so.
+	err := q.QueryRowContext(ctx, d.bind(`SELECT payload FROM records WHERE kind = 'session' AND session = ? AND chair = ?
+		ORDER BY t_ms DESC, seq DESC LIMIT 1`), session, chair).Scan(&p)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
@@ -223,8 +225,8 @@ type Minute struct {
 // session has records: a session's last minute waits for the quiet time.
 //
 // A chair's session's minutes go in order: one that is not complete holds
-// back the later ones.
-func (a *DB) DueMinutes(ctx context.Context, now time.Time, quiet time.Duration) ([]Minute, error) {
+// back the later ones. At most limit are returned (0: all).
+func (a *DB) DueMinutes(ctx context.Context, now time.Time, quiet time.Duration, limit int) ([]Minute, error) {
 	rows, err := a.db.QueryContext(ctx, `SELECT chair, session, minute_ms, stream, first_seq, last_ms
 		FROM hl7_minutes WHERE queued = 0 ORDER BY minute_ms, chair, session`)
 	if err != nil {
@@ -284,6 +286,9 @@ func (a *DB) DueMinutes(ctx context.Context, now time.Time, quiet time.Duration)
 			continue
 		}
 		due = append(due, m)
+		if len(due) == limit {
+			break // the rest at the next pass
+		}
 	}
 	return due, nil
 }
@@ -361,50 +366,56 @@ func (a *DB) followed(ctx context.Context, m Minute) (bool, error) {
 	return before == m.FirstSeq-from.Int64, nil
 }
 
-// QueueMinute queues a minute's message in one transaction: it marks the
-// minute queued (only one recorder of a share group gets to), reads its SpO2
-// and pulse records and the session's record, builds the message with
-// build and puts it in the outbox. queued is false when another recorder
-// had queued it already.
-func (a *DB) QueueMinute(ctx context.Context, m Minute, now time.Time,
-	build func(records []StoredRecord, session []byte) Outgoing) (queued bool, out Outgoing, err error) {
+// QueueMinutes queues minutes' messages in one transaction: for each, it
+// marks the minute queued (only one recorder of a share group gets to),
+// reads its SpO2 and pulse records and the session's record, builds the
+// message with build and puts it in the outbox. It returns what was queued
+// (a minute another recorder had queued is left out).
+func (a *DB) QueueMinutes(ctx context.Context, ms []Minute, now time.Time,
+	build func(m Minute, records []StoredRecord, session []byte) Outgoing) ([]Outgoing, error) {
 	tx, err := a.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, Outgoing{}, fmt.Errorf("archive: begin: %w", err)
+		return nil, fmt.Errorf("archive: begin: %w", err)
 	}
 	defer tx.Rollback()
-	start := m.Start.UnixMilli()
-	r, err := tx.ExecContext(ctx, a.d.bind(`UPDATE hl7_minutes SET queued = 1 WHERE chair = ? AND session = ? AND minute_ms = ? AND queued = 0`),
-		m.Chair, m.Session, start)
-	if err != nil {
-		return false, Outgoing{}, fmt.Errorf("archive: queue minute: %w", err)
-	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return false, Outgoing{}, nil
-	}
-	rows, err := tx.QueryContext(ctx, a.d.bind(`SELECT chair, stream, seq, kind, t_ms, session, boot, clock_synced, received_ms, payload
-		FROM records WHERE session = ? AND t_ms >= ? AND t_ms < ? AND chair = ? AND kind IN (?, ?)
-		ORDER BY t_ms, stream, seq`), m.Session, start, start+time.Minute.Milliseconds(), m.Chair, KindSpO2, KindPulse)
-	if err != nil {
-		return false, Outgoing{}, fmt.Errorf("archive: records of minute: %w", err)
-	}
-	recs, err := scanRecords(rows)
-	if err != nil {
-		return false, Outgoing{}, err
-	}
-	sess, err := sessionPayload(ctx, tx, a.d, m.Chair, m.Session)
-	if err != nil {
-		return false, Outgoing{}, err
-	}
-	out = build(recs, sess)
-	ok, err := a.enqueue(ctx, tx, m.Chair, m.Session, out, now.UnixMilli())
-	if err != nil {
-		return false, Outgoing{}, err
+	var queued []Outgoing
+	for _, m := range ms {
+		start := m.Start.UnixMilli()
+		r, err := tx.ExecContext(ctx, a.d.bind(`UPDATE hl7_minutes SET queued = 1 WHERE chair = ? AND session = ? AND minute_ms = ? AND queued = 0`),
+			m.Chair, m.Session, start)
+		if err != nil {
+			return nil, fmt.Errorf("archive: queue minute: %w", err)
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			continue
+		}
+		rows, err := tx.QueryContext(ctx, a.d.bind(`SELECT chair, stream, seq, kind, t_ms, session, boot, clock_synced, received_ms, payload
+			FROM records WHERE session = ? AND t_ms >= ? AND t_ms < ? AND chair = ? AND kind IN (?, ?)
+			ORDER BY t_ms, stream, seq`), m.Session, start, start+time.Minute.Milliseconds(), m.Chair, KindSpO2, KindPulse)
+		if err != nil {
+			return nil, fmt.Errorf("archive: records of minute: %w", err)
+		}
+		recs, err := scanRecords(rows)
+		if err != nil {
+			return nil, err
+		}
+		sess, err := sessionPayload(ctx, tx, a.d, m.Chair, m.Session)
+		if err != nil {
+			return nil, err
+		}
+		out := build(m, recs, sess)
+		ok, err := a.enqueue(ctx, tx, m.Chair, m.Session, out, now.UnixMilli())
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			queued = append(queued, out)
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return false, Outgoing{}, fmt.Errorf("archive: queue minute: commit: %w", err)
+		return nil, fmt.Errorf("archive: queue minutes: commit: %w", err)
 	}
-	return ok, out, nil
+	return queued, nil
 }
 
 // OutboxMessage is a claimed message, ready to send.

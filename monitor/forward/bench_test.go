@@ -40,7 +40,7 @@ func BenchmarkDueMinutes(b *testing.B) {
 			}
 			b.ResetTimer()
 			for range b.N {
-				due, err := db.DueMinutes(context.Background(), t0.Add(10*time.Second), DefaultQuiet)
+				due, err := db.DueMinutes(context.Background(), t0.Add(10*time.Second), DefaultQuiet, 0)
 				if err != nil || len(due) != 500 {
 					b.Fatalf("%d due, %v", len(due), err)
 				}

@@ -193,28 +193,33 @@ func (f *Forwarder) done(ctx context.Context, m *archive.OutboxMessage, status s
 	return nil
 }
 
+// minutesPerPass bounds the minutes one pass queues (one transaction), so
+// a pass after a long backlog still gets to sending soon.
+const minutesPerPass = 200
+
 func (f *Forwarder) queueMinutes(ctx context.Context) error {
 	now := f.o.Now()
-	due, err := f.db.DueMinutes(ctx, now, f.o.Quiet)
+	due, err := f.db.DueMinutes(ctx, now, f.o.Quiet, minutesPerPass)
+	if err != nil || len(due) == 0 {
+		return err
+	}
+	why := make(map[string]string, len(due))
+	for _, m := range due {
+		why[hl7.MinuteControlID(m.Chair, m.Session, m.Start)] = m.Why
+	}
+	queued, err := f.db.QueueMinutes(ctx, due, now, func(m archive.Minute, recs []archive.StoredRecord, session []byte) archive.Outgoing {
+		return BuildMinute(f.o.HL7, m.Chair, m.Session, m.Start, recs, session)
+	})
 	if err != nil {
 		return err
 	}
-	for _, m := range due {
-		queued, out, err := f.db.QueueMinute(ctx, m, now, func(recs []archive.StoredRecord, session []byte) archive.Outgoing {
-			return BuildMinute(f.o.HL7, m.Chair, m.Session, m.Start, recs, session)
-		})
-		if err != nil {
-			return err
-		}
-		if !queued {
-			continue
-		}
+	for _, out := range queued {
 		f.stats.minutes.Add(1)
 		if out.Err != nil {
 			f.stats.failed.Add(1)
 			f.o.Log.Error("hl7: a minute's message could not be built; kept as failed", "control_id", out.ControlID, "err", out.Err)
 		}
-		if m.Why == "quiet" {
+		if why[out.ControlID] == "quiet" {
 			f.stats.quiet.Add(1)
 			f.o.Log.Info("hl7: minute forwarded after no record joined it for a while; records of it that come later are archived, not sent",
 				"control_id", out.ControlID, "quiet", f.o.Quiet.String())

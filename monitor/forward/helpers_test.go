@@ -163,7 +163,9 @@ func newForwarder(t *testing.T, db *archive.DB, holder string, send func(context
 	return f
 }
 
-func newClient(t *testing.T, target string) *hl7.Client {
+func newClient(t *testing.T, target string) *hl7.Client { return newClientB(t, target) }
+
+func newClientB(t testing.TB, target string) *hl7.Client {
 	t.Helper()
 	c, err := hl7.NewClient(target, hl7.ClientOptions{DialTimeout: time.Second, AckTimeout: 2 * time.Second})
 	if err != nil {

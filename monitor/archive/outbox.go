@@ -429,10 +429,13 @@ type OutboxMessage struct {
 
 // Claim takes the first pending message (by due time, then control id)
 // for holder (the recorder's name) until leaseUntil, when its back-off has
-// passed and no other recorder holds a live claim on it. Messages go
-// strictly in that order and one at a time across every recorder on the
-// database: when the first is waiting or is held by another, Claim returns
-// nil. A claim of holder's
+// passed and no other recorder holds a live claim on it. Messages go in
+// that order and one at a time across every recorder on the database: when
+// the first is waiting or is held by another, Claim returns nil. A message
+// whose chair's session has a minute that ended before it and is not
+// queued yet (an NIBP stored while the minute before it is still being
+// proven complete, as in a backlog) is passed over until that minute is
+// queued, so each chair's messages go in time order. A claim of holder's
 // own (left by a recorder killed while sending) is taken again at once.
 // On PostgreSQL two recorders claiming together get the row once: the
 // second UPDATE waits for the first's row lock and then finds the claim
@@ -442,7 +445,10 @@ func (a *DB) Claim(ctx context.Context, holder string, now, leaseUntil time.Time
 	var m OutboxMessage
 	var msg string
 	err := a.db.QueryRowContext(ctx, a.d.bind(`UPDATE hl7_outbox SET claim = ?, claim_until_ms = ?
-		WHERE id = (SELECT id FROM hl7_outbox WHERE status = ? ORDER BY due_ms, source LIMIT 1)
+		WHERE id = (SELECT id FROM hl7_outbox o WHERE status = ?
+				AND NOT EXISTS (SELECT 1 FROM hl7_minutes m WHERE m.chair = o.chair AND m.session = o.session
+					AND m.queued = 0 AND m.minute_ms + 60000 <= o.due_ms)
+				ORDER BY due_ms, source LIMIT 1)
 			AND status = ?
 			AND (claim IS NULL OR claim = ? OR claim_until_ms < ?)
 			AND (next_attempt_ms IS NULL OR next_attempt_ms <= ?)

@@ -570,3 +570,30 @@ func TestQuietWaitsForTheChairToSettle(t *testing.T) {
 		}
 	})
 }
+
+// Per chair, time order holds even when a minute takes long to prove
+// complete: an NIBP after a minute that is still open waits for it, while
+// another chair's messages go.
+func TestNIBPWaitsForTheMinuteBeforeIt(t *testing.T) {
+	backends(t, func(t *testing.T, open func() *archive.DB) {
+		db := open()
+		r := hl7test.Start(t, hl7test.AA)
+		clk := &clock{now: t0}
+		f := newForwarder(t, db, "records-1", newClient(t, r.Target()).Send, clk)
+		a, b := newChair(t, "chair-01", "s-a"), newChair(t, "chair-02", "s-b")
+		recs := a.seconds(0, 70, 65) // the NIBP at 10:16:05
+		held := recs[10]
+		store(t, db, clk.Now(), slices.Delete(slices.Clone(recs), 10, 11)...)
+		store(t, db, clk.Now(), b.nibp(30*time.Second, 130))
+		step(t, f)
+		if got := ids(r.Got()); !slices.Equal(got, []string{"chair-02.n.st-chair-02.1"}) {
+			t.Fatalf("got %v: chair-01's NIBP went before its earlier minute, or chair-02 was held", got)
+		}
+		store(t, db, clk.Now(), held)
+		step(t, f)
+		want := []string{"chair-02.n.st-chair-02.1", "chair-01.m.s-a.202612041015", "chair-01.n.st-chair-01.133"}
+		if got := ids(r.Got()); !slices.Equal(got, want) {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	})
+}

@@ -302,7 +302,8 @@ const ChairSettle = 30 * time.Second
 
 // chairSettled reports whether the chair is online, has been for
 // ChairSettle, and sent a state message (its heartbeat, every 10 s) within
-// ChairSettle. A chair whose state was never stored is taken as settled.
+// ChairSettle; or has sent no state message (an offline one included) for
+// ChairGone. A chair whose state was never stored is taken as settled.
 func (a *DB) chairSettled(ctx context.Context, chair string, now time.Time) (bool, error) {
 	var online int
 	var stateMS int64
@@ -317,8 +318,16 @@ func (a *DB) chairSettled(ctx context.Context, chair string, now time.Time) (boo
 		return false, fmt.Errorf("archive: state of %s: %w", chair, err)
 	}
 	nowMS, settle := now.UnixMilli(), ChairSettle.Milliseconds()
-	return online == 1 && nowMS-stateMS <= settle && (!sinceMS.Valid || nowMS-sinceMS.Int64 >= settle), nil
+	if online == 1 && nowMS-stateMS <= settle && (!sinceMS.Valid || nowMS-sinceMS.Int64 >= settle) {
+		return true, nil
+	}
+	// Offline or silent for ChairGone: switched off, or cut off for long;
+	// its minutes go (records that come later are counted late).
+	return nowMS-stateMS >= ChairGone.Milliseconds(), nil
 }
+
+// ChairGone is how long a chair offline (or silent) holds its minutes.
+const ChairGone = time.Hour
 
 // followed reports whether every record of the minute is provably stored
 // (DueMinutes).

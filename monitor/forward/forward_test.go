@@ -568,6 +568,20 @@ func TestQuietWaitsForTheChairToSettle(t *testing.T) {
 		if n := len(r.Got()); n != 2 {
 			t.Fatalf("%d messages once the heartbeat came back", n)
 		}
+		// A chair switched off for good: its last minute goes after
+		// archive.ChairGone.
+		store(t, db, clk.Now(), c.seconds(130, 140)...)
+		state(false)
+		clk.Add(archive.ChairGone - time.Second)
+		step(t, f)
+		if n := len(r.Got()); n != 2 {
+			t.Fatal("a minute of an offline chair went before ChairGone")
+		}
+		clk.Add(time.Second)
+		step(t, f)
+		if n := len(r.Got()); n != 3 {
+			t.Fatalf("%d messages: the offline chair's minute never went", n)
+		}
 	})
 }
 

@@ -36,6 +36,10 @@ type Config struct {
 	Remote        []string      // actions the station may send (CONTRACT §2 [commands] remote)
 	MaxCommandAge time.Duration // older commands are refused
 	Boot          uint64        // count of daemon starts, part of alarm and request ids
+	// Chair names the chair in its session ids, so that two chairs starting
+	// a session in the same second (same boot count, same counter) never
+	// share an id: records systems key a session's records by it.
+	Chair string
 }
 
 // Fixed timings of the contract, not configurable.

@@ -70,7 +70,7 @@ func (s *session) baseline(m protocol.Measure) (float64, bool) {
 func (e *Engine) startSession(encounter, by string) {
 	e.ids.Session++
 	e.sess = session{
-		ID:        fmt.Sprintf("s-%s-%d-%d", e.now.UTC().Format("20060102T150405Z"), e.cfg.Boot, e.ids.Session),
+		ID:        e.sessionID(),
 		Encounter: encounter,
 		Started:   e.now,
 	}
@@ -453,4 +453,15 @@ func (e *Engine) autoStartTick() {
 	if e.now.Sub(e.auto.validSince) >= wait {
 		e.startSession("", "auto")
 	}
+}
+
+// sessionID is s-<chair>-<UTC start>-<boot>-<n>: unique across the clinic's
+// chairs (the chair), across restarts (boot) and within one (n). Without a
+// chair (tests of the engine alone) it is s-<UTC start>-<boot>-<n>.
+func (e *Engine) sessionID() string {
+	at := e.now.UTC().Format("20060102T150405Z")
+	if e.cfg.Chair == "" {
+		return fmt.Sprintf("s-%s-%d-%d", at, e.cfg.Boot, e.ids.Session)
+	}
+	return fmt.Sprintf("s-%s-%s-%d-%d", e.cfg.Chair, at, e.cfg.Boot, e.ids.Session)
 }

@@ -473,3 +473,27 @@ func TestSessionPhasePlanned(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionIDsDifferAcrossChairs: two chairs with the same boot count
+// starting a session in the same second must not share a session id; the
+// recorder keys a patient's records (HL7 PID-3, the FHIR Patient) by it.
+func TestSessionIDsDifferAcrossChairs(t *testing.T) {
+	id := func(chair string) string {
+		r := newRig(t, func(c *Config) { c.Chair = chair })
+		r.startSession()
+		for _, ev := range r.evs {
+			if s, ok := ev.(wire.Session); ok && s.ID != "" {
+				return s.ID
+			}
+		}
+		t.Fatalf("chair %s: no session payload", chair)
+		return ""
+	}
+	a, b := id("chair-01"), id("chair-02")
+	if a == b {
+		t.Fatalf("chair-01 and chair-02 both started session %s", a)
+	}
+	if !strings.HasPrefix(a, "s-chair-01-") {
+		t.Errorf("session id %q does not name its chair", a)
+	}
+}

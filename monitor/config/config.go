@@ -569,7 +569,7 @@ func (c *Config) readCommands(t *tomlcheck.Table) {
 
 // Engine gives the monitor engine's configuration for this chair.
 func (c *Config) Engine(boot uint64) monitor.Config {
-	ec := monitor.Config{Protocol: c.Protocol, Remote: c.Commands.Remote, MaxCommandAge: c.Commands.MaxAge, Boot: boot}
+	ec := monitor.Config{Protocol: c.Protocol, Remote: c.Commands.Remote, MaxCommandAge: c.Commands.MaxAge, Boot: boot, Chair: c.Chair}
 	for _, s := range c.Sensors {
 		ms := monitor.Sensor{Source: s.Driver, Roles: roleOf(s.Driver), StaleAfter: s.StaleAfter, SameLimb: s.SameLimb}
 		switch s.Driver {

@@ -15,6 +15,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/chairside/chairside/monitor/mqttlink/brokertest"
+	"github.com/chairside/chairside/monitor/station"
+	"github.com/chairside/chairside/monitor/station/web"
+	"github.com/chairside/chairside/monitor/wire"
 )
 
 // browser is one headless Debian chromium with one tab.
@@ -370,6 +373,17 @@ func TestPageInBrowser(t *testing.T) {
 		if si["user"] != testUser || si["password"] != testPassword || len(si) != 2 {
 			t.Errorf("sign-in body %v", si)
 		}
+		// Who is signed in is the station's word (/api/me), not the tab's: a
+		// second tab with the same cookie says so too.
+		tab, cancelTab := chromedp.NewContext(b.ctx)
+		err := chromedp.Do(tab, chromedp.Navigate(f.srv.URL+"/"))
+		if err == nil {
+			_, err = chromedp.Run(tab, chromedp.Poll[chromedp.Void](`document.getElementById("user").textContent === "signed in: ann"`, chromedp.WithPollingTimeout(5*time.Second)))
+		}
+		cancelTab()
+		if err != nil {
+			t.Errorf("a second tab does not show the signed-in user from /api/me: %v", err)
+		}
 		b.do(chromedp.Click(chromedp.CSS(ackBtn)))
 		b.wait("ack reply shown", `[...document.querySelectorAll("#replies div")].some(d => d.textContent.includes("chair-01: ack a-3-17: done"))`, 3*time.Second)
 		cmds := f.commands()
@@ -526,15 +540,42 @@ func TestPageInBrowser(t *testing.T) {
 		}
 	})
 
-	t.Run("station without broker: high station condition", func(t *testing.T) {
+	t.Run("station without broker: station_link_down once", func(t *testing.T) {
 		b.t = t
-		f.send("heartbeat", map[string]any{"v": 1, "t": ts(time.Now()), "broker_connected": false})
-		sel := `#station-alarms [data-alarm="station_link_down"][data-priority="high"][data-state="active"][data-condition="station_link_down"]`
+		// As the real server: broker_connected goes false at once; after 5 s
+		// station_link_down is in the station object and on every chair.
+		f.sendStation(web.StationInfo{Name: "desk-1", BrokerConnected: false, Alarms: []station.StationAlarm{}})
+		b.wait("broker DOWN shown", `document.getElementById("broker").textContent === "broker: DOWN"`, 2*time.Second)
+		if n := eval[int](b, `document.querySelectorAll("[data-condition=station_link_down]").length`); n != 0 {
+			t.Errorf("%d station_link_down shown before the station raises it", n)
+		}
+		since := time.Now()
+		msg := "the station cannot reach the broker: no chair can be seen; connection refused"
+		link := func(id string) station.StationAlarm {
+			return station.StationAlarm{ID: id, Condition: station.CondLinkDown, Priority: "high", Kind: wire.KindTechnical, Since: wire.At(since), Message: msg}
+		}
+		for _, id := range []string{"chair-01", "chair-02", "chair-03"} {
+			f.update(id, func(c map[string]any) {
+				list, _ := c["station_alarms"].([]any)
+				c["station_alarms"] = append(list, asMap(t, link(fmt.Sprintf("st-station_link_down-%s-%d", id, since.UnixMilli()))))
+			})
+		}
+		f.sendStation(web.StationInfo{Name: "desk-1", BrokerConnected: false, Alarms: []station.StationAlarm{link(fmt.Sprintf("st-station_link_down-%d", since.UnixMilli()))}})
+		sel := `#station-alarms [data-priority="high"][data-state="active"][data-condition="station_link_down"]`
 		b.wait("station_link_down shown", fmt.Sprintf(`!!document.querySelector(%s)`, q(sel)), 2*time.Second)
-		b.wait("and sounding", `document.getElementById("sound").dataset.sounding === "high" && document.getElementById("broker").textContent === "broker: DOWN"`, 2*time.Second)
+		b.wait("and sounding", `document.getElementById("sound").dataset.sounding === "high"`, 2*time.Second)
+		if n := eval[int](b, `document.querySelectorAll("[data-condition=station_link_down]").length`); n != 1 {
+			t.Errorf("station_link_down shown %d times, want once (for the station, not per chair)", n)
+		}
 		b.shot("10-station-link-down")
-		f.send("heartbeat", map[string]any{"v": 1, "t": ts(time.Now()), "broker_connected": true})
-		b.wait("cleared", `document.querySelector("#station-alarms [data-alarm]") === null`, 2*time.Second)
+		for _, id := range []string{"chair-01", "chair-02", "chair-03"} {
+			f.update(id, func(c map[string]any) {
+				list, _ := c["station_alarms"].([]any)
+				c["station_alarms"] = list[:len(list)-1]
+			})
+		}
+		f.sendStation(web.StationInfo{Name: "desk-1", BrokerConnected: true, Alarms: []station.StationAlarm{}})
+		b.wait("cleared", `document.querySelector("#station-alarms [data-alarm]") === null && document.getElementById("broker").textContent === "broker: connected"`, 2*time.Second)
 	})
 
 	t.Run("watchdog: no event for 10 s", func(t *testing.T) {

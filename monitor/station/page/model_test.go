@@ -59,6 +59,10 @@ func TestModelInBrowser(t *testing.T) {
 		eq("acked silent", M.soundingRank(M.alarmsOf({ chair: "c", alarms: [A("x", "high", "acknowledged")] })), 0);
 		eq("chair paused", M.soundingRank(M.alarmsOf({ chair: "c", alarms: [A("x", "high", "active", { audio: "paused" }), A("y", "low", "active")] })), 1);
 		eq("station condition sounds", M.soundingRank(M.alarmsOf({ chair: "c", station_alarms: [{ id: "o", priority: "medium" }] })), 2);
+		eq("station-wide condition not per chair", M.alarmsOf({ chair: "c", station_alarms: [{ id: "l", condition: "station_link_down", priority: "high" }, { id: "o", condition: "chair_offline", priority: "low" }] }).map((a) => a.id), ["o"]);
+		eq("station's own conditions", M.stationAlarms({ broker_connected: false, alarms: [{ id: "st-station_link_down-1", condition: "station_link_down", priority: "high", since: at(0), message: "m" }] }).map((a) => [a.id, a.priority, a.state, a.station]), [["st-station_link_down-1", "high", "active", true]]);
+		eq("station link down sounds high", M.soundingRank(M.stationAlarms({ alarms: [{ condition: "station_link_down", priority: "bogus" }] })), 3);
+		eq("no station alarms", M.stationAlarms({ broker_connected: false }), []);
 		eq("badges", M.badges({ spo2: { source: "sim", flags: [] }, pulse: { source: "max30102" } }), ["simulated", "uncalibrated"]);
 		return out;
 	})()`, chromedp.EvalAwaitPromise))

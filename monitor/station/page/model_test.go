@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/chairside/chairside/monitor/station/page/pagetest"
 )
 
 // TestModelInBrowser runs the page's rules (model.js) in chromium on cases a
@@ -15,10 +17,10 @@ func TestModelInBrowser(t *testing.T) {
 		t.Skip("browser test")
 	}
 	f := newFakeStation(t, "testdata/chairs.json")
-	b := newBrowser(t)
-	b.do(chromedp.Navigate(f.srv.URL + "/"))
-	b.wait("page", `!!document.querySelector("[data-chair]")`, 5*time.Second)
-	fails, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`(async () => {
+	b := pagetest.New(t)
+	b.Do(chromedp.Navigate(f.srv.URL + "/"))
+	b.Wait("page", `!!document.querySelector("[data-chair]")`, 5*time.Second)
+	fails, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](`(async () => {
 		const M = await import("/model.js");
 		const out = [];
 		const eq = (name, got, want) => { if (JSON.stringify(got) !== JSON.stringify(want)) out.push(name + ": got " + JSON.stringify(got) + ", want " + JSON.stringify(want)); };

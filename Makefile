@@ -65,9 +65,11 @@ deb:
 	@for a in $(DEB_ARCHES); do GO=$(GO) VERSION=$(VERSION) packaging/mkdeb.sh $$a bin/deb || exit 1; done
 
 ## demo: every part on one machine: the embedded broker, vitalsim and a
-## chairside daemon for each of three chairs, and a nurse's view in the terminal.
+## chairside daemon for each of three chairs, and the nursing station (its URL
+## and a demo user's password are printed). DEMO_FLAGS=-terminal adds the
+## nurse's view in the terminal.
 demo: build
-	bin/demo -bin bin -configs configs
+	bin/demo -bin bin -configs configs $(DEMO_FLAGS)
 
 clean:
 	rm -rf bin

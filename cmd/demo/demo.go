@@ -57,19 +57,22 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) error
 	}
 	defer broker.Close()
 
-	// The view subscribes before any chair publishes: the embedded broker
-	// (mochi v2.7.9) reads a topic's retained-message path without a lock
-	// while it answers a wildcard subscription, which races with a retained
-	// publish to that topic (seen by go test -race).
-	v, err := newView(broker.URL(), o.speed, out)
-	if err != nil {
-		return err
-	}
-	defer v.close()
-
 	var procs []*exec.Cmd
 	defer func() { stopAll(procs, log) }()
-	exited := make(chan string, 2*len(chairs)+1) // a part that ended by itself: its log's tail
+	exited := make(chan string, 2*len(chairs)+2) // a part that ended by itself: its log's tail
+
+	// The view and the station subscribe before any chair publishes: the
+	// embedded broker (mochi v2.7.9) reads a topic's retained-message path
+	// without a lock while it answers a wildcard subscription, which races
+	// with a retained publish to that topic (seen by go test -race).
+	var v *view
+	if o.terminal {
+		var err error
+		if v, err = newView(broker.URL(), o.speed, out); err != nil {
+			return err
+		}
+		defer v.close()
+	}
 	// The recorder first, so it stops last and archives the chairs' final
 	// records.
 	recProc, rec, err := startRecords(o, dir, broker.URL(), out, exited)
@@ -80,6 +83,12 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) error
 		procs = append(procs, recProc)
 		keep = recordsFolder
 	}
+	st, err := startStation(o, dir, broker.URL(), exited)
+	if err != nil {
+		return err
+	}
+	procs = append(procs, st.cmd)
+	stationAt := len(procs) - 1
 	for _, c := range chairs {
 		cdir := filepath.Join(dir, c.id)
 		if err := os.MkdirAll(cdir, 0o700); err != nil {
@@ -100,13 +109,22 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) error
 		}
 		procs = append(procs, daemon)
 	}
+	// stopAll goes backwards: the station stops first, so the daemons' stop
+	// raises no chair_offline that nobody is left to see, and the recorder
+	// last.
+	procs = append(append(procs[:stationAt:stationAt], procs[stationAt+1:]...), st.cmd)
 
 	fmt.Fprintf(out, "chairside demo %s: %d chairs (%s), scenarios and schedule %gx faster than life\n",
 		time.Now().Format("15:04:05"), len(chairs), chairList(), o.speed)
 	fmt.Fprintf(out, "MQTT broker: %s  (subscribe to chairside/# to see every reading, alarm and session event)\n", broker.URL())
+	st.banner(out)
 	fmt.Fprintf(out, "files and logs: %s\nCtrl-C stops it all.\n\n", dir)
 
-	err = v.run(ctx, o.every, exited)
+	if v == nil {
+		err = st.follow(ctx, o.every, out, exited)
+	} else {
+		err = v.run(ctx, o.every, exited)
+	}
 	stopAll(procs, log)
 	procs = nil
 	rec.printExport(out)

@@ -24,14 +24,14 @@ func TestDemoRunsEveryPart(t *testing.T) {
 		t.Skip("runs every part for 25 s")
 	}
 	bin := t.TempDir()
-	for _, name := range []string{"chairside", "vitalsim", "recorder"} {
+	for _, name := range []string{"chairside", "vitalsim", "recorder", "station"} {
 		if out, err := exec.Command("go", "build", "-o", bin, "../"+name).CombinedOutput(); err != nil {
 			t.Fatalf("build %s: %v\n%s", name, err, out)
 		}
 	}
 	var out, errs bytes.Buffer
 	code := run(context.Background(), []string{"-bin", bin, "-configs", "../../configs", "-listen", "127.0.0.1:0",
-		"-speed", "20", "-for", "25s", "-dir", t.TempDir()}, &out, &errs)
+		"-station", "127.0.0.1:0", "-terminal", "-speed", "20", "-for", "25s", "-dir", t.TempDir()}, &out, &errs)
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errs.String())
 	}
@@ -102,13 +102,13 @@ func TestDemoPartsDieWithIt(t *testing.T) {
 		t.Skip("runs every part")
 	}
 	bin := t.TempDir()
-	for _, name := range []string{"chairside", "vitalsim", "demo"} {
+	for _, name := range []string{"chairside", "vitalsim", "station", "demo"} {
 		if out, err := exec.Command("go", "build", "-o", bin, "../"+name).CombinedOutput(); err != nil {
 			t.Fatalf("build %s: %v\n%s", name, err, out)
 		}
 	}
 	running := func() string {
-		ps, _ := exec.Command("pgrep", "-f", bin+"/(chairside|vitalsim)").Output()
+		ps, _ := exec.Command("pgrep", "-f", bin+"/(chairside|vitalsim|station)").Output()
 		return string(bytes.TrimSpace(ps))
 	}
 	gone := func(what string) {
@@ -121,7 +121,7 @@ func TestDemoPartsDieWithIt(t *testing.T) {
 	}
 	for _, how := range []string{"stdout closed", "killed"} {
 		cmd := exec.Command(filepath.Join(bin, "demo"), "-bin", bin, "-configs", "../../configs", "-listen", "127.0.0.1:0",
-			"-speed", "20", "-dir", t.TempDir())
+			"-station", "127.0.0.1:0", "-speed", "20", "-dir", t.TempDir())
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

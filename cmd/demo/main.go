@@ -1,11 +1,13 @@
-// Command demo runs every part of chairside on one machine (CONTRACT §1,
-// `make demo`): the embedded MQTT broker, vitalsim emulating a Nonin
-// oximeter and a SunTech NIBP module on pseudo-terminals for each of three
-// chairs (calm, desaturating, hypertensive), a chairside daemon per chair on
-// those ptys, and a nurse's view in the terminal that follows every chair
-// and plays the nurse's part (infusion start and end). Ctrl-C stops it all.
+// Command demo runs every part of chairside on one machine (`make demo`):
+// the embedded MQTT broker, vitalsim emulating a Nonin oximeter and a
+// SunTech NIBP module on pseudo-terminals for each of three chairs (calm,
+// desaturating, hypertensive), a chairside daemon per chair on those ptys,
+// and the nursing station with its page (the URL and a demo user's password
+// are printed). With -terminal, a nurse's view in the terminal also follows
+// every chair and plays the nurse's part (infusion start and end,
+// acknowledgements). Ctrl-C stops it all.
 //
-//	demo [-bin DIR] [-configs DIR] [-speed X] [-listen ADDR] [-for D]
+//	demo [-bin DIR] [-configs DIR] [-speed X] [-listen ADDR] [-station ADDR] [-terminal] [-for D]
 //
 // The scenarios run -speed times faster than life and the demo protocol is
 // the shipped one with its schedule (phases, NIBP intervals) as much faster;
@@ -69,6 +71,9 @@ type options struct {
 	dir     string        // working folder; "" = a temporary one, removed at the end
 	runFor  time.Duration // 0 = until Ctrl-C
 	every   time.Duration // how often the view is printed
+
+	stationListen string // the station's web address; busy: a free port
+	terminal      bool   // the terminal nurse view (and its nurse) too
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -81,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.speed, "speed", 10, "run scenarios and the session schedule `X` times faster than life (1..60)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:1883", "embedded MQTT broker `address`; a busy port falls back to a free one")
 	fs.StringVar(&o.dir, "dir", "", "working `folder` for configs, stores and logs (default: a temporary one, removed at the end)")
+	fs.StringVar(&o.stationListen, "station", "127.0.0.1:8080", "the nursing station's web `address`; a busy port falls back to a free one")
+	fs.BoolVar(&o.terminal, "terminal", false, "also show the nurse's view in the terminal; it plays the nurse (starts and ends infusions, acknowledges alarms)")
 	fs.DurationVar(&o.runFor, "for", 0, "stop after this `duration` (default: at Ctrl-C)")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -106,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		*p = abs
 	}
-	for _, name := range []string{"chairside", "vitalsim"} {
+	for _, name := range []string{"chairside", "vitalsim", "station"} {
 		if _, err := os.Stat(filepath.Join(o.bin, name)); err != nil {
 			fmt.Fprintf(stderr, "demo: %s not found in -bin %s (make build puts it in bin/): %v\n", name, o.bin, err)
 			return exitFlags

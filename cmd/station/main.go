@@ -24,8 +24,10 @@ import (
 
 	"github.com/chairside/chairside/cmd/internal/buildinfo"
 	"github.com/chairside/chairside/monitor/station/config"
+	stationpage "github.com/chairside/chairside/monitor/station/page"
 	"github.com/chairside/chairside/monitor/station/service"
 	"github.com/chairside/chairside/monitor/station/web"
+	sd "github.com/coreos/go-systemd/v22/daemon"
 )
 
 // Exit codes (CONTRACT §1).
@@ -35,9 +37,8 @@ const (
 	exitConfig  = 2
 )
 
-// page is the web page; the page package sets it when it is built in
-// (nil: / says the page is not built into this binary).
-var page http.Handler
+// page is the web page served beside the API (monitor/station/page).
+var page http.Handler = stationpage.Handler()
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -78,11 +79,29 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	for _, p := range ps.List { // warnings
 		log.Warn("config", "problem", p.String())
 	}
-	if err := service.Run(ctx, service.Options{Config: cfg, Page: page, Logger: log}); err != nil {
+	err := service.Run(ctx, service.Options{Config: cfg, Page: page, Logger: log,
+		Ready: func() { _, _ = sd.SdNotify(false, sd.SdNotifyReady+"\nSTATUS=started, waiting for the chairs") },
+		Alive: systemdAlive()})
+	_, _ = sd.SdNotify(false, sd.SdNotifyStopping)
+	if err != nil {
 		log.Error("station failed", "err", err)
 		return exitRuntime
 	}
 	return exitOK
+}
+
+// systemdAlive pings the systemd watchdog (the service calls it only while
+// its timers and its push to the pages turn) and keeps STATUS= current.
+// Outside systemd (no NOTIFY_SOCKET) every call is a no-op.
+func systemdAlive() func(status string) {
+	var last string
+	return func(status string) {
+		_, _ = sd.SdNotify(false, sd.SdNotifyWatchdog)
+		if status != last {
+			last = status
+			_, _ = sd.SdNotify(false, "STATUS="+status)
+		}
+	}
 }
 
 // logLevel reads CHAIRSIDE_LOG=debug|info|warn|error (default info).

@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,5 +130,76 @@ func TestSIGTERMStopsWithin5s(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		cmd.Process.Kill()
 		t.Fatal("station still running 5 s after SIGTERM")
+	}
+}
+
+// Under systemd (Type=notify, WatchdogSec=) the station says READY=1 only
+// once its web server answers, then pings WATCHDOG=1 with a STATUS= line
+// from its timer loop, and says STOPPING=1 on SIGTERM.
+func TestSystemdNotify(t *testing.T) {
+	m := brokertest.StartMosquitto(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "station")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	sock := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := web.SetUser(filepath.Join(dir, "users"), "ann", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	port := brokertest.FreePorts(t, 1)[0]
+	cfg := filepath.Join(dir, "station.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("name = \"desk-1\"\nlisten = \"127.0.0.1:%d\"\nstore_dir = \"store\"\nusers_file = \"users\"\n[mqtt]\nbroker = %q\n", port, m.PlainURL())), 0o600)
+	cmd := exec.Command(bin, "-config", cfg)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=30000000")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	read := func(within time.Duration) string {
+		buf := make([]byte, 4096)
+		conn.SetReadDeadline(time.Now().Add(within))
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no notification from the station: %v", err)
+		}
+		return string(buf[:n])
+	}
+	first := read(10 * time.Second)
+	if !strings.Contains(first, "READY=1") {
+		t.Fatalf("first notification %q, want READY=1", first)
+	}
+	// READY=1 means the page and the API answer.
+	r, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	if err != nil {
+		t.Fatalf("READY=1 sent but the web server does not answer: %v", err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 200 || !strings.Contains(string(body), "<html") {
+		t.Errorf("GET / after READY=1: %d, page not served (%.80q)", r.StatusCode, body)
+	}
+	var pinged, status bool
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !(pinged && status); {
+		msg := read(3 * time.Second)
+		pinged = pinged || strings.Contains(msg, "WATCHDOG=1")
+		status = status || strings.Contains(msg, "STATUS=0 chairs, 0 online; broker connected")
+	}
+	if !pinged || !status {
+		t.Fatalf("watchdog pinged %v, status seen %v", pinged, status)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	for {
+		if msg := read(5 * time.Second); strings.Contains(msg, "STOPPING=1") {
+			break
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit: %v", err)
 	}
 }

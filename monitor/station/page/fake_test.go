@@ -13,13 +13,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chairside/chairside/monitor/station"
+	"github.com/chairside/chairside/monitor/station/web"
 	"github.com/chairside/chairside/monitor/wire"
 )
 
-// fakeStation serves Handler() and a fake of the station API (CONTRACT §5)
-// on 127.0.0.1: the chairs from testdata/chairs.json with their times moved
-// to now, an event stream the test pushes CHAIR events into, sign-in, and
-// a cmd endpoint that records what the page sent.
+// fakeStation serves Handler() and a fake of the station API
+// (docs/interfaces.md §9.4, as monitor/station/web serves it) on 127.0.0.1:
+// the chairs from testdata/chairs.json with their times moved to now, an
+// event stream the test pushes CHAIR and station events into, sign-in,
+// /api/me, and a cmd endpoint that records what the page sent. Its shapes
+// are the real server's: the station object is web.StationInfo, the
+// fixture's chairs may only hold station.Chair's fields
+// (checkFixtureShapes), and the cookie, heartbeat and answers are the
+// server's. The browser test against the real binaries
+// (cmd/station's TestStationEndToEnd) covers what a fake cannot.
 type fakeStation struct {
 	t   testing.TB
 	srv *httptest.Server
@@ -45,7 +53,7 @@ type recordedCmd struct {
 const (
 	testUser     = "ann"
 	testPassword = "correct horse"
-	testCookie   = "chairside_session"
+	testCookie   = "station_session" // web's cookieName
 )
 
 func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
@@ -85,6 +93,7 @@ func newFakeStation(t testing.TB, fixture string) *fakeStation {
 		t.Fatal(err)
 	}
 	shiftTimes(all, time.Since(at).Truncate(time.Millisecond))
+	checkFixtureShapes(t, fixture, all)
 	f := &fakeStation{
 		t: t, station: all["station"].(map[string]any),
 		chairs: map[string]map[string]any{}, history: map[string][]any{},
@@ -105,7 +114,8 @@ func newFakeStation(t testing.TB, fixture string) *fakeStation {
 	mux.HandleFunc("GET /api/chairs/{chair}/alarms", f.getAlarms)
 	mux.HandleFunc("GET /api/events", f.events)
 	mux.HandleFunc("POST /api/signin", f.signin)
-	mux.HandleFunc("POST /api/signout", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]any{"v": 1, "ok": true}) })
+	mux.HandleFunc("POST /api/signout", f.signout)
+	mux.HandleFunc("GET /api/me", f.me)
 	mux.HandleFunc("POST /api/chairs/{chair}/cmd", f.cmd)
 	f.srv = httptest.NewServer(mux) // 127.0.0.1
 	t.Cleanup(f.close)
@@ -337,7 +347,62 @@ func (f *fakeStation) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: testCookie, Value: "ok-" + testUser, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	writeJSON(w, 200, map[string]any{"v": 1, "user": testUser})
+}
+
+func (f *fakeStation) signout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: testCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	writeJSON(w, 200, map[string]any{"v": 1, "ok": true})
+}
+
+// me answers as web's /api/me: the user the cookie signs in, or null.
+func (f *fakeStation) me(w http.ResponseWriter, r *http.Request) {
+	var user any
+	if c, err := r.Cookie(testCookie); err == nil && c.Value == "ok-"+testUser {
+		user = testUser
+	}
+	writeJSON(w, 200, map[string]any{"v": 1, "user": user, "station": "desk-1",
+		"actions": []string{"ack", "nibp_now", "mark", "session_start", "infusion_start", "infusion_end", "session_end"}})
+}
+
+// sendStation pushes event: station as the real server encodes it.
+func (f *fakeStation) sendStation(info web.StationInfo) {
+	f.send("station", struct {
+		V int `json:"v"`
+		web.StationInfo
+	}{1, info})
+}
+
+// checkFixtureShapes fails when the fixture holds a field the real server
+// never sends (a renamed or made-up field would test a page against an API
+// that does not exist): CHAIR keys are station.Chair's (plus "v"), the
+// station object's web.StationInfo's; keys starting zz_ are the fixture's
+// deliberate unknown fields (the API may grow; the page ignores them).
+func checkFixtureShapes(t testing.TB, fixture string, all map[string]any) {
+	t.Helper()
+	fields := func(v any) map[string]bool {
+		b, _ := json.Marshal(v)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		out := map[string]bool{"v": true}
+		for k := range m {
+			out[k] = true
+		}
+		return out
+	}
+	chairFields, stationFields := fields(station.Chair{}), fields(web.StationInfo{})
+	for k := range all["station"].(map[string]any) {
+		if !stationFields[k] {
+			t.Errorf("%s: station field %q is not in web.StationInfo", fixture, k)
+		}
+	}
+	for _, c := range all["chairs"].([]any) {
+		for k := range c.(map[string]any) {
+			if !chairFields[k] && !strings.HasPrefix(k, "zz_") { // zz_: a deliberate unknown field the page must ignore
+				t.Errorf("%s: chair field %q is not in station.Chair", fixture, k)
+			}
+		}
+	}
 }
 
 func (f *fakeStation) cmd(w http.ResponseWriter, r *http.Request) {
@@ -345,7 +410,7 @@ func (f *fakeStation) cmd(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.refused++
 		f.mu.Unlock()
-		writeJSON(w, 401, map[string]any{"v": 1, "error": "not signed in"})
+		writeJSON(w, 401, map[string]any{"v": 1, "error": "sign in to send commands"})
 		return
 	}
 	var body map[string]any

@@ -12,15 +12,17 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/heapprofiler"
 	"github.com/chromedp/chromedp"
+
+	"github.com/chairside/chairside/monitor/station/page/pagetest"
 )
 
 // heapAfterGC collects the page's garbage and returns its JS heap in bytes.
-func (b *browser) heapAfterGC() float64 {
-	b.t.Helper()
-	if _, err := chromedp.Call(b.ctx, heapprofiler.CollectGarbage, cdp.Empty{}); err != nil {
-		b.t.Fatalf("collect garbage: %v", err)
+func heapAfterGC(b *pagetest.Browser) float64 {
+	b.T.Helper()
+	if _, err := chromedp.Call(b.Ctx, heapprofiler.CollectGarbage, cdp.Empty{}); err != nil {
+		b.T.Fatalf("collect garbage: %v", err)
 	}
-	return eval[float64](b, `performance.memory.usedJSHeapSize`)
+	return pagetest.Eval[float64](b, `performance.memory.usedJSHeapSize`)
 }
 
 // addChairs clones chair-01 of the fixture as chair-001 ... chair-NNN.
@@ -54,13 +56,13 @@ func BenchmarkAlarmToDOM500Chairs(b *testing.B) {
 	const chairs = 500
 	f := newFakeStation(b, "testdata/chairs.json")
 	f.addChairs(b, chairs)
-	br := newBrowser(b)
+	br := pagetest.New(b)
 	start := time.Now()
-	br.do(chromedp.Navigate(f.srv.URL + "/"))
-	br.wait("500 tiles", fmt.Sprintf(`document.querySelectorAll("#grid [data-chair]").length === %d`, chairs), 60*time.Second)
+	br.Do(chromedp.Navigate(f.srv.URL + "/"))
+	br.Wait("500 tiles", fmt.Sprintf(`document.querySelectorAll("#grid [data-chair]").length === %d`, chairs), 60*time.Second)
 	b.Logf("page with %d chairs ready in %v", chairs, time.Since(start))
-	heap0 := br.heapAfterGC()
-	br.do(chromedp.Evaluate[chromedp.Void](`(() => {
+	heap0 := heapAfterGC(br)
+	br.Do(chromedp.Evaluate[chromedp.Void](`(() => {
 		window.__seen = {};
 		window.__long = [];
 		new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(Math.round(e.duration)); }).observe({ type: "longtask" });
@@ -106,7 +108,7 @@ func BenchmarkAlarmToDOM500Chairs(b *testing.B) {
 		f.update(chair, func(c map[string]any) {
 			c["alarms"] = []any{alarm(b, id, "spo2_low", "high", "active", 86, 88, "SpO2 86 < 88", nil, sent)}
 		})
-		seen, err := chromedp.Run(br.ctx, chromedp.Poll[float64](fmt.Sprintf(`window.__seen[%q]`, id),
+		seen, err := chromedp.Run(br.Ctx, chromedp.Poll[float64](fmt.Sprintf(`window.__seen[%q]`, id),
 			chromedp.WithPollingTimeout(5*time.Second), chromedp.WithPollingInterval(5*time.Millisecond)))
 		if err != nil {
 			b.Fatalf("alarm %s on %s never reached the DOM: %v", id, chair, err)
@@ -123,12 +125,12 @@ func BenchmarkAlarmToDOM500Chairs(b *testing.B) {
 	b.ReportMetric(p(0.50), "p50-ms")
 	b.ReportMetric(p(0.99), "p99-ms")
 	b.ReportMetric(lat[len(lat)-1], "max-ms")
-	heap1 := br.heapAfterGC()
-	b.Logf("slowest: %.0f; the page's long tasks (ms): %v", lat[max(0, len(lat)-8):], eval[[]int](br, `window.__long`))
+	heap1 := heapAfterGC(br)
+	b.Logf("slowest: %.0f; the page's long tasks (ms): %v", lat[max(0, len(lat)-8):], pagetest.Eval[[]int](br, `window.__long`))
 	b.Logf("alarm event to DOM with %d chairs at 1 Hz, %d samples: p50 %.1f ms, p99 %.1f ms, max %.1f ms; JS heap after GC %.1f MB -> %.1f MB",
 		chairs, len(lat), p(0.5), p(0.99), lat[len(lat)-1], heap0/1e6, heap1/1e6)
-	br.shot("500-chairs")
-	br.noExceptions()
+	br.Shot("500-chairs")
+	br.NoExceptions()
 }
 
 // BenchmarkPageHeap100Chairs pushes an hour of 100 chairs' SpO2 and pulse
@@ -144,9 +146,9 @@ func BenchmarkPageHeap100Chairs(b *testing.B) {
 	const chairs, perHour = 100, 100 * 3600
 	f := newFakeStation(b, "testdata/chairs.json")
 	f.addChairs(b, chairs)
-	br := newBrowser(b)
-	br.do(chromedp.Navigate(f.srv.URL + "/"))
-	br.wait("100 tiles", fmt.Sprintf(`document.querySelectorAll("#grid [data-chair]").length === %d`, chairs), 60*time.Second)
+	br := pagetest.New(b)
+	br.Do(chromedp.Navigate(f.srv.URL + "/"))
+	br.Wait("100 tiles", fmt.Sprintf(`document.querySelectorAll("#grid [data-chair]").length === %d`, chairs), 60*time.Second)
 	push := func(i int) {
 		id := fmt.Sprintf("chair-%03d", i%chairs+1)
 		now := time.Now()
@@ -168,18 +170,18 @@ func BenchmarkPageHeap100Chairs(b *testing.B) {
 		push(i)
 	}
 	time.Sleep(2 * time.Second)
-	start := br.heapAfterGC()
+	start := heapAfterGC(br)
 	b.ResetTimer()
 	for i := 20000; i < 20000+b.N*perHour; i++ {
 		push(i)
 	}
 	b.StopTimer()
 	time.Sleep(2 * time.Second)
-	end := br.heapAfterGC()
-	tiles := eval[int](br, `document.querySelectorAll("#grid [data-chair]").length`)
-	nodes := eval[int](br, `document.getElementsByTagName("*").length`)
+	end := heapAfterGC(br)
+	tiles := pagetest.Eval[int](br, `document.querySelectorAll("#grid [data-chair]").length`)
+	nodes := pagetest.Eval[int](br, `document.getElementsByTagName("*").length`)
 	b.ReportMetric(start/1e6, "heap-start-MB")
 	b.ReportMetric(end/1e6, "heap-end-MB")
 	b.Logf("JS heap after GC: %.2f MB after 20 000 events, %.2f MB after %d more; %d tiles, %d DOM elements", start/1e6, end/1e6, b.N*perHour, tiles, nodes)
-	br.noExceptions()
+	br.NoExceptions()
 }

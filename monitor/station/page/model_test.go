@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/chairside/chairside/monitor/station/page/pagetest"
 )
 
 // TestModelInBrowser runs the page's rules (model.js) in chromium on cases a
@@ -15,10 +17,10 @@ func TestModelInBrowser(t *testing.T) {
 		t.Skip("browser test")
 	}
 	f := newFakeStation(t, "testdata/chairs.json")
-	b := newBrowser(t)
-	b.do(chromedp.Navigate(f.srv.URL + "/"))
-	b.wait("page", `!!document.querySelector("[data-chair]")`, 5*time.Second)
-	fails, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`(async () => {
+	b := pagetest.New(t)
+	b.Do(chromedp.Navigate(f.srv.URL + "/"))
+	b.Wait("page", `!!document.querySelector("[data-chair]")`, 5*time.Second)
+	fails, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](`(async () => {
 		const M = await import("/model.js");
 		const out = [];
 		const eq = (name, got, want) => { if (JSON.stringify(got) !== JSON.stringify(want)) out.push(name + ": got " + JSON.stringify(got) + ", want " + JSON.stringify(want)); };
@@ -59,6 +61,10 @@ func TestModelInBrowser(t *testing.T) {
 		eq("acked silent", M.soundingRank(M.alarmsOf({ chair: "c", alarms: [A("x", "high", "acknowledged")] })), 0);
 		eq("chair paused", M.soundingRank(M.alarmsOf({ chair: "c", alarms: [A("x", "high", "active", { audio: "paused" }), A("y", "low", "active")] })), 1);
 		eq("station condition sounds", M.soundingRank(M.alarmsOf({ chair: "c", station_alarms: [{ id: "o", priority: "medium" }] })), 2);
+		eq("station-wide condition not per chair", M.alarmsOf({ chair: "c", station_alarms: [{ id: "l", condition: "station_link_down", priority: "high" }, { id: "o", condition: "chair_offline", priority: "low" }] }).map((a) => a.id), ["o"]);
+		eq("station's own conditions", M.stationAlarms({ broker_connected: false, alarms: [{ id: "st-station_link_down-1", condition: "station_link_down", priority: "high", since: at(0), message: "m" }] }).map((a) => [a.id, a.priority, a.state, a.station]), [["st-station_link_down-1", "high", "active", true]]);
+		eq("station link down sounds high", M.soundingRank(M.stationAlarms({ alarms: [{ condition: "station_link_down", priority: "bogus" }] })), 3);
+		eq("no station alarms", M.stationAlarms({ broker_connected: false }), []);
 		eq("badges", M.badges({ spo2: { source: "sim", flags: [] }, pulse: { source: "max30102" } }), ["simulated", "uncalibrated"]);
 		return out;
 	})()`, chromedp.EvalAwaitPromise))

@@ -44,6 +44,14 @@ type Options struct {
 	Listening func(addr string)
 	// Started, when set, is given the running parts (tests).
 	Started func(*Parts)
+	// Ready, when set, is called once the store is open and the web
+	// server listens (cmd/station tells systemd READY=1).
+	Ready func()
+	// Alive, when set, is called about once a second from the timer loop
+	// after the model's timers ran and only while the push to the pages
+	// is turning, with a one-line status (cmd/station pings the systemd
+	// watchdog with it): a stuck model or broadcaster stops the calls.
+	Alive func(status string)
 }
 
 // Parts are the station's running parts.
@@ -168,7 +176,7 @@ func Run(ctx context.Context, o Options) error {
 	goRun(func() { _ = hist.Run(runCtx) })
 	goRun(func() { srv.Broadcast(runCtx) })
 	goRun(func() { watchLink(runCtx, link, model, now) })
-	goRun(func() { tick(runCtx, model, now) })
+	goRun(func() { tick(runCtx, model, srv, link, now, o.Alive) })
 	serveErr := make(chan error, 1)
 	go func() {
 		var err error
@@ -180,6 +188,9 @@ func Run(ctx context.Context, o Options) error {
 		serveErr <- err
 	}()
 
+	if o.Ready != nil {
+		o.Ready()
+	}
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -225,8 +236,13 @@ func watchLink(ctx context.Context, link *mqttlink.Link, model *station.Model, n
 	}
 }
 
-// tick runs the model's timers every second.
-func tick(ctx context.Context, model *station.Model, now func() time.Time) {
+// broadcastStuckAfter is how long the push to the pages may not turn
+// before the station stops telling the watchdog it is alive.
+const broadcastStuckAfter = 5 * time.Second
+
+// tick runs the model's timers every second, then reports the station
+// alive (with its status) if the push to the pages turned lately.
+func tick(ctx context.Context, model *station.Model, srv *web.Server, link *mqttlink.Link, now func() time.Time, alive func(string)) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -235,8 +251,30 @@ func tick(ctx context.Context, model *station.Model, now func() time.Time) {
 			return
 		case <-t.C:
 			model.Tick(now())
+			if alive == nil {
+				continue
+			}
+			if last := srv.Broadcasting(); !last.IsZero() && time.Since(last) < broadcastStuckAfter {
+				alive(status(model, srv, link))
+			}
 		}
 	}
+}
+
+// status is the one line systemd shows for the station.
+func status(model *station.Model, srv *web.Server, link *mqttlink.Link) string {
+	cs := model.Chairs()
+	online := 0
+	for _, c := range cs {
+		if c.Online {
+			online++
+		}
+	}
+	broker := "broker connected"
+	if !link.Up() {
+		broker = "broker DOWN"
+	}
+	return fmt.Sprintf("%d chairs, %d online; %s; %d pages open", len(cs), online, broker, srv.Pages())
 }
 
 // refusalLog logs refused messages, at most refusalBurst a minute, then a

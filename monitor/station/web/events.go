@@ -78,6 +78,7 @@ func (s *Server) Broadcast(ctx context.Context) {
 	defer beat.Stop()
 	lastInfo, _ := json.Marshal(s.stationInfo())
 	for {
+		s.lastLoop.Store(time.Now().UnixNano())
 		var buf bytes.Buffer
 		take := s.cfg.Model.TakeChanged
 		select {

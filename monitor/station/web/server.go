@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chairside/chairside/monitor/station"
@@ -74,6 +75,8 @@ type Server struct {
 	streamMu sync.Mutex
 	streams  map[*stream]struct{}
 	dummy    []byte // a hash to compare against for unknown users
+
+	lastLoop atomic.Int64 // unix ns of Broadcast's last turn (0: not running)
 }
 
 type session struct {
@@ -404,6 +407,24 @@ func clientIP(r *http.Request) string {
 }
 
 func (s *Server) allowed(action string) bool { return slices.Contains(s.cfg.Actions, action) }
+
+// Broadcasting reports when Broadcast last went round its loop (zero
+// before it runs): it turns at least every FlushEvery, so an older time
+// means the push to the pages is stuck (the systemd watchdog uses it).
+func (s *Server) Broadcasting() time.Time {
+	ns := s.lastLoop.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// Pages is the number of open event streams.
+func (s *Server) Pages() int {
+	s.streamMu.Lock()
+	defer s.streamMu.Unlock()
+	return len(s.streams)
+}
 
 // Close ends every open event stream (at shutdown).
 func (s *Server) Close() {

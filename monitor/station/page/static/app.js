@@ -40,7 +40,7 @@ const chairs = new Map(); // id -> Chair
 const sound = new Sound(now);
 let lastEventAt = Date.now(); // page clock: the watchdog is about this page
 let cutOff = false;
-let user = sessionStorage.getItem("chairside-user") || "";
+let user = ""; // the signed-in user, from /api/me and sign-in (the cookie is HttpOnly)
 let detail = null; // the chair id whose detail is open
 let alarmListDirty = true;
 
@@ -340,25 +340,24 @@ async function loadAll() {
   }
 }
 
-// stationDown: the station says it has no broker connection, so it can see
-// no chair. The page shows and sounds that as a high station condition
-// of its own (the station may also list station_link_down on chairs).
-let stationDown = false;
+// The station object (/api/chairs, event: station): its name, its broker
+// connection, and its station-wide conditions (station_link_down once the
+// connection has been down 5 s), shown and sounded once for the station.
+let stationRank = 0;
+let stationSig = "";
 function showStation(st) {
   if (!M.isObj(st)) return;
   if (typeof st.name === "string" && st.name) setText($("station-name"), st.name);
-  if (typeof st.broker_connected !== "boolean") return;
-  setText($("broker"), st.broker_connected ? "broker: connected" : "broker: DOWN");
-  setClass($("broker"), "down", !st.broker_connected);
-  if (stationDown === !st.broker_connected) return;
-  stationDown = !st.broker_connected;
-  const box = $("station-alarms");
-  if (!stationDown) { box.replaceChildren(); updateSound(); return; }
-  box.replaceChildren(alarmItem({
-    chair: "station", id: "station_link_down", condition: "station_link_down", priority: "high", state: "active",
-    station: true, message: "The station has no connection to the broker: it can see no chair. Values shown are not current.",
-    ackedBy: "", ackedAt: NaN, since: now(), audio: "",
-  }, false));
+  if (typeof st.broker_connected === "boolean") {
+    setText($("broker"), st.broker_connected ? "broker: connected" : "broker: DOWN");
+    setClass($("broker"), "down", !st.broker_connected);
+  }
+  const list = M.stationAlarms(st).sort(M.compareAlarms);
+  const sig = M.alarmSignature(list);
+  if (sig === stationSig) return;
+  stationSig = sig;
+  stationRank = M.soundingRank(list);
+  $("station-alarms").replaceChildren(...list.map((a) => alarmItem(a, false)));
   updateSound();
 }
 
@@ -375,15 +374,17 @@ function connect() {
   });
   es.addEventListener("heartbeat", (ev) => {
     heard();
-    try {
-      const d = JSON.parse(ev.data);
-      learnClock(d?.t);
-      showStation(d?.station ?? d);
-    } catch { /* a heartbeat needs no body */ }
+    try { learnClock(JSON.parse(ev.data)?.t); } catch { /* a heartbeat needs no body */ }
+  });
+  es.addEventListener("station", (ev) => {
+    heard();
+    let st;
+    try { st = JSON.parse(ev.data); } catch { console.warn("bad station event"); return; }
+    showStation(st);
   });
   // After any break the stream resumes without what happened meanwhile:
   // reload every chair as soon as it is open again.
-  es.addEventListener("open", () => { if (streamBroke) { streamBroke = false; loadAll(); } });
+  es.addEventListener("open", () => { if (streamBroke) { streamBroke = false; loadAll(); whoAmI(); } });
   es.addEventListener("error", () => {
     streamBroke = true;
     if (es.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
@@ -412,7 +413,7 @@ function watchdog() {
 // ---- sound
 
 function updateSound() {
-  let want = stationDown ? 3 : 0;
+  let want = stationRank;
   for (const c of chairs.values()) want = Math.max(want, M.soundingRank(c.alarms));
   const playing = sound.update(want, cutOff);
   const b = $("sound");
@@ -479,7 +480,7 @@ function renderDetailHead(c) {
 }
 
 function renderSummary(c) {
-  const s = c.data?.summary ?? c.data?.session_summary;
+  const s = c.data?.summary;
   const box = $("detail-summary");
   const marks = [];
   if (Array.isArray(s?.marks)) marks.push(...s.marks);
@@ -672,7 +673,7 @@ async function detailAction(action) {
   const c = chairFor(id);
   if (action === "ack_all") return act(id, { action: "ack", alarm: "*" });
   if (action === "infusion_start") {
-    const gate = c.alarms.find((a) => M.GATE_CONDITIONS.has(a.condition));
+    const gate = c.alarms.find((a) => a.condition === M.GATE_CONDITION && M.unacked(a));
     if (gate) return gateStart(id, gate.message);
     const res = await act(id, { action });
     if (res?.reply && res.reply.ok === false && /override/i.test(M.str(res.reply.error))) return gateStart(id, M.str(res.reply.error));
@@ -694,7 +695,6 @@ async function gateStart(id, why) {
 
 function setUser(u) {
   user = u;
-  if (u) sessionStorage.setItem("chairside-user", u); else sessionStorage.removeItem("chairside-user");
   setText($("user"), u ? `signed in: ${u}` : "not signed in");
   $("signin-open").hidden = !!u;
   $("signout").hidden = !u;
@@ -721,12 +721,21 @@ async function signin(ev) {
   try { j = await r.json(); } catch { /* ignore */ }
   if (r.ok) {
     $("signin-password").value = "";
-    setUser(u);
+    setUser(M.str(j?.user) || u);
     $("signin").close();
     return;
   }
   const err = M.str(j?.error);
   setText($("signin-error"), r.status === 401 ? "Wrong user name or password." : r.status === 429 ? "Too many attempts: wait a minute." : `Sign-in refused (HTTP ${r.status})${err ? ": " + err : ""}`);
+}
+
+// whoAmI asks the station who this page's cookie signs in (after a load,
+// and after the stream comes back: a station restart signs everyone out).
+async function whoAmI() {
+  try {
+    const me = await fetchJSON("/api/me");
+    setUser(M.str(me?.user));
+  } catch (e) { console.warn("me", e); }
 }
 
 async function signout() {
@@ -762,7 +771,8 @@ function slice() {
 }
 
 function start() {
-  setUser(user);
+  setUser("");
+  whoAmI();
   document.addEventListener("click", armSound, true);
   document.addEventListener("keydown", armSound, true);
   $("pause").addEventListener("click", () => {

@@ -27,8 +27,13 @@ export const PHASE_NAMES = {
   observation: "Observation", ended: "Ended",
 };
 
-// Gate conditions: an infusion_start while one is on needs "override": true.
-export const GATE_CONDITIONS = new Set(["baseline_bp_above_gate", "infusion_gate"]);
+// The chair's gate condition: an infusion_start while it is on needs
+// "override": true.
+export const GATE_CONDITION = "baseline_bp_above_gate";
+
+// Station-wide conditions: the station lists them on every chair (for API
+// users), but the page shows and sounds each once, from the station object.
+export const STATION_WIDE = new Set(["station_link_down"]);
 
 export function isObj(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
 export function str(v) { return typeof v === "string" ? v : ""; }
@@ -188,8 +193,20 @@ export function alarmsOf(chair) {
     });
   };
   if (Array.isArray(chair?.alarms)) for (const a of chair.alarms) add(a, false);
-  if (Array.isArray(chair?.station_alarms)) for (const a of chair.station_alarms) add(a, true);
+  if (Array.isArray(chair?.station_alarms)) {
+    for (const a of chair.station_alarms) if (!(isObj(a) && STATION_WIDE.has(a.condition))) add(a, true);
+  }
   return out;
+}
+
+// stationAlarms gives the station object's own conditions (the
+// station-wide ones, e.g. station_link_down) in the shape of alarmsOf.
+export function stationAlarms(st) {
+  return (Array.isArray(st?.alarms) ? st.alarms : []).filter(isObj).map((a) => ({
+    chair: "station", id: str(a.id) || str(a.condition) || "station", condition: str(a.condition) || "unknown",
+    priority: RANK[a.priority] ? a.priority : "high", state: "active", station: true, kind: str(a.kind),
+    message: str(a.message) || str(a.condition) || "alarm", ackedBy: "", ackedAt: NaN, since: parseTime(a.since), audio: "",
+  }));
 }
 
 export function unacked(a) { return a.state === "active" || a.state === "latched"; }

@@ -422,6 +422,14 @@ func (d *Decoder) discard() {
 // HR and SpO2 with the OR of its frames' flags.
 func (d *Decoder) closePacket() {
 	fl := &d.float
+	if !msbSlotsHold(fl) {
+		// 25 frames, but not one packet's in their places: a second reader
+		// took frames across the packet boundary and the rest moved up a
+		// slot (an HR LSB, say, in the SpO2 slot). The MSB slots can hold
+		// only two bits; a moved value there gives the shift away.
+		d.discard()
+		return
+	}
 	flags := d.pflags
 	if fl[idxStat2]&s2LowBattery != 0 {
 		flags |= vitals.LowBattery
@@ -466,4 +474,18 @@ func (d *Decoder) send(p vitals.Param, v int16, f vitals.Flag) {
 	if d.emit != nil {
 		d.emit(vitals.Reading{Sensor: d.sensor, Param: p, Value: v, Flags: f})
 	}
+}
+
+// msbSlotsHold reports whether the packet's four HR MSB slots hold only
+// their two HR bits (bits 8..7), as every packet the device sends does.
+// A packet whose frames moved by a slot or more has, with near certainty, a
+// pulse or SpO2 byte in one of them (bits above the second set): slot 13
+// catches a shift anywhere before it, slots 19 and 21 one between them.
+func msbSlotsHold(fl *[packetFrames]byte) bool {
+	for _, i := range [...]int{idxHRMSB, idxEHRMSB, idxHRDMSB, idxEHRDMSB} {
+		if fl[i]&^0x03 != 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -57,6 +57,16 @@ func TestDroppedFrames(t *testing.T) {
 			// frame; no later packet has a known start.
 			{name: "each SYNC frame", drop: func(n int) bool { return n%packetFrames == 0 && n > 0 }, discarded: 1},
 			{name: "one frame every 3 s", drop: func(n int) bool { return n%225 == 101 }, discarded: 4, whole: 35},
+			// A second reader on the port (a daemon left running by a
+			// crashed test; root ignores TIOCEXCL) takes packet p's HR LSB
+			// frame, then packet p+1's SYNC and 23 frames after it: from p's
+			// SYNC to p+2's there are 25 frames again, but from the SpO2
+			// slot on each holds its neighbour's byte (SREV 74 in the SpO2
+			// slot). 10 such packets; the 10 packets p+1 lost their SYNC.
+			{name: "second reader steals across a boundary", drop: func(n int) bool {
+				p, i := n/packetFrames, n%packetFrames
+				return (p%4 == 1 && i == idxHRLSB) || (p%4 == 2 && i < packetFrames-1)
+			}, discarded: 10, whole: 19},
 			// Packet k+1's second SYNC cuts a 1-frame packet; the packet it
 			// starts is whole.
 			{name: "SYNC repeated", dup: func(n int) bool { return n%packetFrames == 0 }, discarded: 40, whole: 39},

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/chairside/chairside/cmd/internal/cli"
 	"io"
 	"log/slog"
 	"os"
@@ -62,7 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if *check {
-		return checkConfig(*cfgPath, stdout)
+		_, ps := config.Load(*cfgPath)
+		return cli.Check(*cfgPath, ps, stdout)
 	}
 	// Signals are ours from here on: a SIGTERM while the config loads ends
 	// the daemon cleanly instead of killing it. SIGHUP (the terminal or ssh
@@ -82,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	log := cli.Logger(stderr)
 	for _, p := range ps.List { // warnings
 		log.Warn("config", "problem", p.String())
 	}
@@ -142,27 +144,4 @@ func procs(current int, envSet bool) int {
 		return current
 	}
 	return min(current, maxProcs)
-}
-
-// logLevel reads CHAIRSIDE_LOG=debug|info|warn|error (default info).
-func logLevel() slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(os.Getenv("CHAIRSIDE_LOG"))); err != nil {
-		return slog.LevelInfo
-	}
-	return l
-}
-
-// checkConfig prints every problem of the config and its protocol file.
-func checkConfig(path string, out io.Writer) int {
-	_, ps := config.Load(path)
-	for _, p := range ps.List {
-		fmt.Fprintln(out, p.String())
-	}
-	if n := ps.Errors(); n > 0 {
-		fmt.Fprintf(out, "%s: %d error(s)\n", path, n)
-		return exitConfig
-	}
-	fmt.Fprintf(out, "%s: OK\n", path)
-	return exitOK
 }

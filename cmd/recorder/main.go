@@ -17,6 +17,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/chairside/chairside/cmd/internal/cli"
 	"io"
 	"log/slog"
 	"os"
@@ -65,7 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if *check {
-		return checkConfig(*cfgPath, stdout)
+		_, ps := recorder.LoadConfig(*cfgPath)
+		return cli.Check(*cfgPath, ps, stdout)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
@@ -74,33 +76,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	log := cli.Logger(stderr)
 	for _, p := range ps.List { // warnings
 		log.Warn("config", "problem", p.String())
 	}
 	return runDaemon(ctx, cfg, log)
-}
-
-// logLevel reads CHAIRSIDE_LOG=debug|info|warn|error (default info).
-func logLevel() slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(os.Getenv("CHAIRSIDE_LOG"))); err != nil {
-		return slog.LevelInfo
-	}
-	return l
-}
-
-func checkConfig(path string, out io.Writer) int {
-	_, ps := recorder.LoadConfig(path)
-	for _, p := range ps.List {
-		fmt.Fprintln(out, p.String())
-	}
-	if n := ps.Errors(); n > 0 {
-		fmt.Fprintf(out, "%s: %d error(s)\n", path, n)
-		return exitConfig
-	}
-	fmt.Fprintf(out, "%s: OK\n", path)
-	return exitOK
 }
 
 // readSecret reads a password file; the value is never logged.

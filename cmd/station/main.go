@@ -14,8 +14,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/chairside/chairside/cmd/internal/cli"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -66,7 +66,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case *passwd != "" || *usersFile != "":
 		return setPassword(*passwd, *usersFile, stdin, stdout, stderr)
 	case *check:
-		return checkConfig(*cfgPath, stdout)
+		_, ps := config.Load(*cfgPath)
+		return cli.Check(*cfgPath, ps, stdout)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
@@ -75,7 +76,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	log := cli.Logger(stderr)
 	for _, p := range ps.List { // warnings
 		log.Warn("config", "problem", p.String())
 	}
@@ -102,28 +103,6 @@ func systemdAlive() func(status string) {
 			_, _ = sd.SdNotify(false, "STATUS="+status)
 		}
 	}
-}
-
-// logLevel reads CHAIRSIDE_LOG=debug|info|warn|error (default info).
-func logLevel() slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(os.Getenv("CHAIRSIDE_LOG"))); err != nil {
-		return slog.LevelInfo
-	}
-	return l
-}
-
-func checkConfig(path string, out io.Writer) int {
-	_, ps := config.Load(path)
-	for _, p := range ps.List {
-		fmt.Fprintln(out, p.String())
-	}
-	if n := ps.Errors(); n > 0 {
-		fmt.Fprintf(out, "%s: %d error(s)\n", path, n)
-		return exitConfig
-	}
-	fmt.Fprintf(out, "%s: OK\n", path)
-	return exitOK
 }
 
 // setPassword reads the password twice from stdin (one line each; a

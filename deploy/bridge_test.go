@@ -234,13 +234,20 @@ keepalive = "10s"
 // 30 s backoff would make the test wait up to 30 s after the cut).
 func siteBridgeConf(t *testing.T, addr string, pki *brokertest.PKI) string {
 	t.Helper()
+	return siteBridgeConfCA(t, addr, pki, pki.CAFile)
+}
+
+// siteBridgeConfCA is siteBridgeConf with another CA for the bridge to
+// check the central broker against.
+func siteBridgeConfCA(t *testing.T, addr string, pki *brokertest.PKI, caFile string) string {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(repoRoot(t), "configs", "mosquitto", "bridge-site.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	set := map[string]string{
 		"address":           addr,
-		"bridge_cafile":     pki.CAFile,
+		"bridge_cafile":     caFile,
 		"bridge_certfile":   pki.ClientCert,
 		"bridge_keyfile":    pki.ClientKey,
 		"restart_timeout":   "1 2",
@@ -283,6 +290,57 @@ func recorderConfLines(t *testing.T) string {
 		out.WriteString(l + "\n")
 	}
 	return out.String()
+}
+
+// TestBridgeChecksTheCentralCertificate: a site whose bridge_cafile is not
+// the CA that signed the central broker's certificate never connects (the
+// shipped file verifies the peer: bridge_insecure false), and its chairs'
+// messages do not reach the centre; the same file with the right CA does.
+func TestBridgeChecksTheCentralCertificate(t *testing.T) {
+	brokertest.NeedMosquitto(t)
+	central := brokertest.StartMosquitto(t)
+	site := brokertest.StartMosquittoWith(t, brokertest.MosquittoOptions{
+		Tail: siteBridgeConfCA(t, strings.TrimPrefix(central.TLSURL(), "ssl://"), central.PKI, central.PKI.WrongCAFile),
+	})
+	got := make(chan string, 100)
+	c := connect(t, central.PlainURL(), "central-watch", func(cl paho.Client) {
+		cl.Subscribe("#", 1, func(_ paho.Client, m paho.Message) {
+			select {
+			case got <- m.Topic() + " " + string(m.Payload()):
+			default:
+			}
+		})
+	})
+	defer c.Disconnect(100)
+	pub := connect(t, site.PlainURL(), "site-chair", func(paho.Client) {})
+	defer pub.Disconnect(100)
+	for i := 0; i < 5; i++ {
+		pub.Publish("chairside/chair-x/state", 1, true, `{"v":1,"online":true}`).WaitTimeout(time.Second)
+		select {
+		case m := <-got:
+			t.Fatalf("the central broker got %q from a site whose bridge should not have trusted it", m)
+		case <-time.After(time.Second):
+		}
+	}
+	// The control: the same file with the right CA crosses.
+	good := brokertest.StartMosquittoWith(t, brokertest.MosquittoOptions{
+		Tail: siteBridgeConf(t, strings.TrimPrefix(central.TLSURL(), "ssl://"), central.PKI),
+	})
+	pub2 := connect(t, good.PlainURL(), "site-chair-2", func(paho.Client) {})
+	defer pub2.Disconnect(100)
+	deadline := time.After(15 * time.Second)
+	for {
+		pub2.Publish("chairside/chair-y/state", 1, true, `{"v":1,"online":true}`).WaitTimeout(time.Second)
+		select {
+		case m := <-got:
+			if strings.HasPrefix(m, "chairside/chair-y/state ") {
+				return
+			}
+		case <-time.After(500 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("the control site, with the right CA, did not cross either")
+		}
+	}
 }
 
 // waitBridgeUp waits for the bridge's notification (1) on the central

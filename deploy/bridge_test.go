@@ -179,14 +179,25 @@ keepalive = "10s"
 	checkCommandCrosses(t, central.PlainURL(), bridgeChairs[0])
 	checkRetainedState(t, central.PlainURL())
 
-	// Stop the chairs cleanly: their last records and offline state cross
-	// the bridge; then every record the site saw must be in the recorder.
-	for _, c := range chairs {
-		_ = c.Process.Signal(syscall.SIGTERM)
+	// The first chair stops cleanly (its offline state crosses the
+	// bridge); the second is killed: its socket closes without a
+	// DISCONNECT, the site broker publishes its Will at once and the bridge
+	// carries it, so the station shows it offline well before its own
+	// offline_after (25 s).
+	_ = chairs[0].Process.Signal(syscall.SIGTERM)
+	killedAt := time.Now()
+	_ = chairs[1].Process.Kill()
+	watch.waitChair(t, bridgeChairs[1], 20*time.Second, "offline by its Will", func(c stationChair) bool {
+		return !c.Online && c.hasOffline()
+	})
+	willAfter := time.Since(killedAt)
+	if willAfter >= stationOfflineAfter {
+		t.Errorf("the killed chair showed offline %v after it died: that is the station's silence timer, not its Will", willAfter)
 	}
-	for _, c := range chairs {
-		waitExit(t, c, 15*time.Second)
-	}
+	waitExit(t, chairs[0], 15*time.Second)
+	watch.waitChair(t, bridgeChairs[0], 10*time.Second, "offline by its clean stop", func(c stationChair) bool {
+		return !c.Online && c.hasOffline()
+	})
 	final := witness.keys()
 	waitRecorderHas(t, dbPath, final, 20*time.Second)
 	stored := recorderKeys(t, dbPath)
@@ -224,9 +235,9 @@ keepalive = "10s"
 	}
 	t.Logf("FIGURES: %d chairs, %d records in all (%d alarm records), %d published during the %v cut; "+
 		"station showed chair_offline %.1f s into the cut (offline_after %v) and every chair online %.1f s after the link came back; "+
-		"the recorder had every record published before the restore %.1f s after it; duplicates dropped by the recorder: %v",
+		"the recorder had every record published before the restore %.1f s after it; duplicates dropped by the recorder: %v; a killed chair's Will showed at the station %.1f s after the kill",
 		len(bridgeChairs), len(final), alarms, duringCut, bridgeCut, offlineAfter.Seconds(), stationOfflineAfter,
-		backAfter.Seconds(), catchUp.Seconds(), status["duplicates"])
+		backAfter.Seconds(), catchUp.Seconds(), status["duplicates"], willAfter.Seconds())
 }
 
 // siteBridgeConf is the shipped bridge-site.conf with the test's address
@@ -614,6 +625,25 @@ func watchStation(t *testing.T, url string) *stationWatch {
 		}
 	}()
 	return w
+}
+
+// waitChair waits until the chair satisfies ok.
+func (w *stationWatch) waitChair(t *testing.T, id string, timeout time.Duration, what string, ok func(stationChair) bool) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		w.mu.Lock()
+		c, seen := w.last[id]
+		w.mu.Unlock()
+		if seen && ok(c) {
+			return
+		}
+		select {
+		case <-w.update:
+		case <-deadline:
+			t.Fatalf("the station did not show %s %s within %v: online=%v offline_alarm=%v", id, what, timeout, c.Online, c.hasOffline())
+		}
+	}
 }
 
 // waitAll waits until every chair of bridgeChairs satisfies ok.

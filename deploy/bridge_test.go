@@ -70,6 +70,11 @@ const (
 	bridgeCut = 30 * time.Second
 	// The station's shipped offline_after (configs/station.toml).
 	stationOfflineAfter = 25 * time.Second
+	// The chairs' [commands] max_age: shorter than the shipped 30 s, so
+	// that a command sent at the start of the cut is clearly too old when
+	// it arrives and one sent once the station shows the chairs offline
+	// (25 s in) is clearly not.
+	chairMaxAge = 10 * time.Second
 )
 
 var bridgeChairs = []string{"chair-n1", "chair-n2"}
@@ -156,13 +161,20 @@ keepalive = "10s"
 	})
 	t.Logf("chairs online at the station %.1f s after they started", time.Since(start).Seconds())
 
+	cmds := newCommander(t, central.PlainURL())
 	cutAt := time.Now()
 	proxy.Cut()
 	t.Logf("bridge cut for %v", bridgeCut)
+	// Commands sent during the cut wait in the central broker for the
+	// bridge: one sent at once is older than the chair's max_age when it
+	// arrives and is refused; one sent late in the cut is applied, late.
+	time.Sleep(500 * time.Millisecond)
+	cmds.send(t, bridgeChairs[0], "cut-early")
 	watch.waitAll(t, bridgeCut, "chair_offline during the cut", func(c stationChair) bool {
 		return c.hasOffline() && !c.Online
 	})
 	offlineAfter := time.Since(cutAt)
+	cmds.send(t, bridgeChairs[0], "cut-late")
 	time.Sleep(time.Until(cutAt.Add(bridgeCut)))
 	restoredAt := time.Now()
 	duringCut := witness.since(cutAt)
@@ -176,7 +188,16 @@ keepalive = "10s"
 	})
 	backAfter := time.Since(restoredAt)
 
-	checkCommandCrosses(t, central.PlainURL(), bridgeChairs[0])
+	if r := cmds.reply(t, "cut-early", 10*time.Second); r.OK || !strings.Contains(r.Error, "max_age") {
+		t.Errorf("a command held up longer than max_age by the cut: reply ok=%v error=%q; want refused as too old", r.OK, r.Error)
+	}
+	if r := cmds.reply(t, "cut-late", 10*time.Second); !r.OK {
+		t.Errorf("a command sent late in the cut (younger than max_age when the link came back): refused (%q); want applied", r.Error)
+	}
+	cmds.send(t, bridgeChairs[0], "after-cut")
+	if r := cmds.reply(t, "after-cut", 10*time.Second); !r.OK {
+		t.Errorf("a command after the cut: refused (%q)", r.Error)
+	}
 	checkRetainedState(t, central.PlainURL())
 
 	// The first chair stops cleanly (its offline state crosses the
@@ -693,37 +714,75 @@ func getJSON(ctx context.Context, url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// checkCommandCrosses publishes a mark command for chair on the central
-// broker, as the station does, and waits for the chair's reply there: the
-// bridge carries cmd in and cmd/reply out.
-func checkCommandCrosses(t *testing.T, url, chair string) {
+// commander publishes commands on the central broker, as the station
+// does, and collects the chairs' replies by id: the bridge carries cmd in
+// and cmd/reply out.
+type commander struct {
+	c       paho.Client
+	mu      sync.Mutex
+	replies map[string]wire.Reply
+	update  chan struct{}
+}
+
+func newCommander(t *testing.T, url string) *commander {
 	t.Helper()
-	replies := make(chan []byte, 10)
-	c := connect(t, url, "cmd-test", func(cl paho.Client) {
-		cl.Subscribe("chairside/"+chair+"/cmd/reply", 1, func(_ paho.Client, m paho.Message) {
+	cm := &commander{replies: map[string]wire.Reply{}, update: make(chan struct{}, 1)}
+	subscribed := make(chan struct{}, 1)
+	cm.c = connect(t, url, "cmd-test", func(cl paho.Client) {
+		tok := cl.Subscribe("chairside/+/cmd/reply", 1, func(_ paho.Client, m paho.Message) {
+			var r wire.Reply
+			if err := json.Unmarshal(m.Payload(), &r); err != nil {
+				t.Errorf("reply %s: %v", m.Payload(), err)
+				return
+			}
+			cm.mu.Lock()
+			cm.replies[r.ID] = r
+			cm.mu.Unlock()
 			select {
-			case replies <- m.Payload():
+			case cm.update <- struct{}{}:
 			default:
 			}
 		})
+		tok.Wait()
+		select {
+		case subscribed <- struct{}{}:
+		default:
+		}
 	})
-	defer c.Disconnect(100)
-	time.Sleep(300 * time.Millisecond) // the subscription is in place
-	cmd, err := json.Marshal(map[string]any{"v": 1, "id": "bridge-test-1", "t": wire.Time{Time: time.Now()},
+	<-subscribed
+	t.Cleanup(func() { cm.c.Disconnect(100) })
+	return cm
+}
+
+// send publishes a mark command with id to chair, dated now.
+func (cm *commander) send(t *testing.T, chair, id string) {
+	t.Helper()
+	cmd, err := json.Marshal(map[string]any{"v": 1, "id": id, "t": wire.Time{Time: time.Now()},
 		"action": "mark", "by": "test@central", "note": "across the bridge"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok := c.Publish("chairside/"+chair+"/cmd", 1, false, cmd); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := cm.c.Publish("chairside/"+chair+"/cmd", 1, false, cmd); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish the command: %v", tok.Error())
 	}
-	select {
-	case r := <-replies:
-		if !bytes.Contains(r, []byte(`"id":"bridge-test-1"`)) || !bytes.Contains(r, []byte(`"ok":true`)) {
-			t.Fatalf("reply across the bridge: %s", r)
+}
+
+// reply waits for the reply to id.
+func (cm *commander) reply(t *testing.T, id string, timeout time.Duration) wire.Reply {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		cm.mu.Lock()
+		r, ok := cm.replies[id]
+		cm.mu.Unlock()
+		if ok {
+			return r
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no reply across the bridge within 10 s to a command published centrally")
+		select {
+		case <-cm.update:
+		case <-deadline:
+			t.Fatalf("no reply to command %s across the bridge within %v", id, timeout)
+		}
 	}
 }
 
@@ -769,11 +828,14 @@ broker = %q
 keepalive = "5s"
 [store]
 dir = "store"
+[commands]
+remote = ["ack", "nibp_now", "mark"]
+max_age = %q
 [[sensor]]
 driver = "nonin"
 port = %q
 %s
-`, chair, broker, oxi, noAnnunciator))
+`, chair, broker, chairMaxAge.String(), oxi, noAnnunciator))
 	return startProc(t, cdir, "chairside", filepath.Join(bin, "chairside"), "-config", cfg)
 }
 

@@ -94,6 +94,10 @@ type MosquittoOptions struct {
 	// Extra lines for the broker-wide part of the config, e.g.
 	// "max_inflight_messages 1000".
 	Extra string
+	// Tail is appended after the listeners: sections that run to the end
+	// of the file, such as a bridge (connection ...) whose options must
+	// not be taken for a listener's.
+	Tail string
 }
 
 // StartMosquitto starts mosquitto with the default users and ACL; the test
@@ -150,6 +154,9 @@ func StartMosquittoWith(t testing.TB, o MosquittoOptions) *Mosquitto {
 		m.auth, filepath.Join(m.dir, "passwd"), filepath.Join(m.dir, "acl"))
 	fmt.Fprintf(&conf, "listener %d 127.0.0.1\nallow_anonymous true\ncafile %s\ncertfile %s\nkeyfile %s\n",
 		m.tlsPrt, m.PKI.CAFile, m.PKI.ServerCert, m.PKI.ServerKey)
+	if o.Tail != "" {
+		conf.WriteString(strings.TrimSpace(o.Tail) + "\n")
+	}
 	if err := os.WriteFile(filepath.Join(m.dir, "mosquitto.conf"), []byte(conf.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -250,6 +257,9 @@ func (m *Mosquitto) AuthURL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", 
 
 // TLSURL is the anonymous TLS listener (certificate from PKI).
 func (m *Mosquitto) TLSURL() string { return fmt.Sprintf("ssl://127.0.0.1:%d", m.tlsPrt) }
+
+// Dir is the broker's folder (config, log, persistence).
+func (m *Mosquitto) Dir() string { return m.dir }
 
 // Log is what the broker logged (errors and warnings).
 func (m *Mosquitto) Log() string {

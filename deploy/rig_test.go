@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"github.com/chairside/chairside/internal/childproc"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/chairside/chairside/internal/childproc"
 	"github.com/chairside/chairside/monitor/mqttlink/brokertest"
 	"github.com/chairside/chairside/monitor/mqttlink/embedded"
 )

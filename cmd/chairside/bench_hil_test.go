@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/chairside/chairside/internal/childproc"
 	"net/url"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"github.com/chairside/chairside/drivers/nonin"
 	"github.com/chairside/chairside/drivers/serialport/serialtest"
 	"github.com/chairside/chairside/drivers/suntech"
+	"github.com/chairside/chairside/internal/childproc"
 	"github.com/chairside/chairside/monitor/store"
 	"github.com/chairside/chairside/monitor/wire"
 )

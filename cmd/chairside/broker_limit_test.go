@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"github.com/chairside/chairside/internal/childproc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/chairside/chairside/internal/childproc"
 	"github.com/chairside/chairside/monitor/mqttlink/brokertest"
 )
 

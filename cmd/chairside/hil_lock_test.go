@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/chairside/chairside/internal/childproc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chairside/chairside/drivers/suntech"
+	"github.com/chairside/chairside/internal/childproc"
 )
 
 // runSecond starts another chairside with the bench's config and returns

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/chairside/chairside/cmd/internal/cli"
 	"io"
 	"log/slog"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/chairside/chairside/cmd/internal/buildinfo"
+	"github.com/chairside/chairside/cmd/internal/cli"
 	"github.com/chairside/chairside/monitor/config"
 )
 

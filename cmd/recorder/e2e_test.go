@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chairside/chairside/internal/childproc"
 	"github.com/chairside/chairside/monitor/archive"
 	"github.com/chairside/chairside/monitor/archive/pgtest"
 	"github.com/chairside/chairside/monitor/mqttlink"
@@ -102,6 +103,7 @@ type proc struct {
 func startRecorder(t testing.TB, cfg string, log *syncBuffer) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(binPath, "-config", cfg), log: log, done: make(chan struct{})}
+	childproc.DieWithParent(p.cmd, syscall.SIGKILL)
 	p.cmd.Stderr = log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/chairside/chairside/cmd/internal/cli"
 	"io"
 	"log/slog"
 	"os"
@@ -26,7 +25,10 @@ import (
 	"syscall"
 	"time"
 
+	sd "github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/chairside/chairside/cmd/internal/buildinfo"
+	"github.com/chairside/chairside/cmd/internal/cli"
 	"github.com/chairside/chairside/monitor/archive"
 	"github.com/chairside/chairside/monitor/forward"
 	"github.com/chairside/chairside/monitor/hl7"
@@ -190,12 +192,31 @@ func runDaemon(ctx context.Context, cfg *recorder.Config, log *slog.Logger) int 
 		fwdDone <- nil
 	}
 
+	// systemd (Type=notify): ready once the archive is open and the
+	// ingest, the link and the forwarder run; the watchdog is fed only
+	// while the ingest turns (a write hung past its bound stops it, and
+	// systemd restarts the recorder: the broker keeps what was not
+	// acknowledged). Outside systemd these are no-ops.
+	_, _ = sd.SdNotify(false, sd.SdNotifyReady+"\nSTATUS=started")
+	defer func() { _, _ = sd.SdNotify(false, sd.SdNotifyStopping) }()
+	alive := time.NewTicker(5 * time.Second)
+	defer alive.Stop()
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for running := true; running; {
 		select {
 		case <-ctx.Done():
 			running = false
+		case <-alive.C:
+			if ing.Healthy(time.Now()) {
+				s := ing.Stats()
+				broker := "connected"
+				if !link.Up() {
+					broker = "DOWN"
+				}
+				_, _ = sd.SdNotify(false, fmt.Sprintf("%s\nSTATUS=%d records stored, %d duplicates, %d rejected; broker %s",
+					sd.SdNotifyWatchdog, s.Inserted, s.Duplicates, s.Rejected, broker))
+			}
 		case <-tick.C:
 			s := ing.Stats()
 			log.Info("recorder stats", "received", s.Received, "inserted", s.Inserted, "duplicates", s.Duplicates,

@@ -11,12 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/chairside/chairside/internal/childproc"
 	"github.com/chairside/chairside/monitor/mqttlink/brokertest"
 	"github.com/chairside/chairside/monitor/station/page/pagetest"
 	"github.com/chairside/chairside/monitor/wire"
@@ -101,6 +103,7 @@ func stationBench(b *testing.B, browser bool) {
 	cfg := filepath.Join(dir, "station.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("name = \"bench\"\nlisten = \"127.0.0.1:%d\"\nstore_dir = \"store\"\nusers_file = \"users\"\n[mqtt]\nbroker = %q\n", port, m.PlainURL())), 0o600)
 	cmd := exec.Command(bin, "-config", cfg)
+	childproc.DieWithParent(cmd, syscall.SIGKILL)
 	cmd.Env = append(os.Environ(), "CHAIRSIDE_LOG=warn")
 	logf, _ := os.Create(filepath.Join(dir, "station.log"))
 	cmd.Stderr = logf

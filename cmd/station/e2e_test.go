@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/chairside/chairside/internal/childproc"
 	"github.com/chairside/chairside/monitor/mqttlink"
 	"github.com/chairside/chairside/monitor/mqttlink/brokertest"
 	"github.com/chairside/chairside/monitor/station/page/pagetest"
@@ -279,6 +280,7 @@ func startPart(t *testing.T, cdir, name, bin string, args ...string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
+	childproc.DieWithParent(cmd, syscall.SIGKILL)
 	cmd.Dir = cdir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

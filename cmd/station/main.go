@@ -14,7 +14,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/chairside/chairside/cmd/internal/cli"
 	"io"
 	"net/http"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/chairside/chairside/cmd/internal/buildinfo"
+	"github.com/chairside/chairside/cmd/internal/cli"
 	"github.com/chairside/chairside/monitor/station/config"
 	stationpage "github.com/chairside/chairside/monitor/station/page"
 	"github.com/chairside/chairside/monitor/station/service"

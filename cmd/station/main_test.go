@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chairside/chairside/internal/childproc"
 	"github.com/chairside/chairside/monitor/mqttlink/brokertest"
 	"github.com/chairside/chairside/monitor/station/web"
 )
@@ -87,6 +88,7 @@ func TestSIGTERMStopsWithin5s(t *testing.T) {
 	cfg := filepath.Join(dir, "station.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("name = \"desk-1\"\nlisten = \"127.0.0.1:%d\"\nstore_dir = \"store\"\nusers_file = \"users\"\n[mqtt]\nbroker = %q\n", port, m.PlainURL())), 0o600)
 	cmd := exec.Command(bin, "-config", cfg)
+	childproc.DieWithParent(cmd, syscall.SIGKILL)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -156,6 +158,7 @@ func TestSystemdNotify(t *testing.T) {
 	cfg := filepath.Join(dir, "station.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("name = \"desk-1\"\nlisten = \"127.0.0.1:%d\"\nstore_dir = \"store\"\nusers_file = \"users\"\n[mqtt]\nbroker = %q\n", port, m.PlainURL())), 0o600)
 	cmd := exec.Command(bin, "-config", cfg)
+	childproc.DieWithParent(cmd, syscall.SIGKILL)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=30000000")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

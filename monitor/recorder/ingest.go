@@ -53,6 +53,9 @@ type Ingest struct {
 	stats struct {
 		received, inserted, duplicates, conflicts, states, rejected, ignored, batches, writeErrors atomic.Uint64
 	}
+	// writing is when the archive write under way began (Unix ns), 0
+	// between writes: what Healthy judges.
+	writing atomic.Int64
 }
 
 // New makes an ingest writing to w.
@@ -96,6 +99,18 @@ func (g *Ingest) Handle(m mqttlink.Message) {
 	case g.in <- m:
 	case <-g.done:
 	}
+}
+
+// Healthy reports whether the ingest is turning: waiting for messages, or
+// in an archive write begun less than twice CommitTimeout ago. A write is
+// bounded by CommitTimeout, so one that outlives it hangs in a driver that
+// ignores its context: then Healthy is false and the service watchdog
+// (systemd) restarts the recorder, whose unacknowledged messages the broker
+// keeps. A database that refuses writes is not a hang: the ingest retries,
+// stays healthy, and says so in its log and counters.
+func (g *Ingest) Healthy(now time.Time) bool {
+	began := g.writing.Load()
+	return began == 0 || now.Sub(time.Unix(0, began)) < 2*g.o.CommitTimeout
 }
 
 // Stats returns the counters.
@@ -167,7 +182,9 @@ func (g *Ingest) commit(ctx context.Context, msgs []mqttlink.Message) bool {
 		// messages are then acknowledged, not delivered again.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.o.CommitTimeout)
 		stop := context.AfterFunc(ctx, func() { time.AfterFunc(g.o.StopGrace, cancel) })
+		g.writing.Store(time.Now().UnixNano())
 		res, err := g.w.Write(wctx, b, g.o.Now())
+		g.writing.Store(0)
 		stop()
 		cancel()
 		if err == nil {

@@ -117,3 +117,48 @@ func TestNoAckWhenStoppedBeforeCommit(t *testing.T) {
 		t.Fatalf("acknowledged without a commit: %v", got)
 	}
 }
+
+// hungWriter blocks every write until released, ignoring its context: a
+// database driver stuck on a dead connection.
+type hungWriter struct{ release chan struct{} }
+
+func (w hungWriter) Write(context.Context, archive.Batch, time.Time) (archive.Result, error) {
+	<-w.release
+	return archive.Result{}, nil
+}
+
+// TestHealthyWhileWaitingOrFailingNotWhenHung: the service watchdog's
+// signal. Idle and a database that refuses writes (retried) are healthy; a
+// write that outlives twice its CommitTimeout is not, and health comes back
+// when it returns.
+func TestHealthyWhileWaitingOrFailingNotWhenHung(t *testing.T) {
+	const bound = 50 * time.Millisecond
+	failing := New(&flakyWriter{fails: 1 << 30}, Options{Prefix: "chairside", CommitTimeout: bound, RetryMin: time.Millisecond, RetryMax: time.Millisecond})
+	hung := hungWriter{release: make(chan struct{})}
+	stuck := New(hung, Options{Prefix: "chairside", CommitTimeout: bound})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if !stuck.Healthy(time.Now()) {
+		t.Fatal("an idle ingest is not healthy")
+	}
+	go failing.Run(ctx)
+	go stuck.Run(ctx)
+	var acks ackLog
+	failing.Handle(acks.msg("chairside/c1/vitals/spo2", must(t, vital(1))))
+	stuck.Handle(acks.msg("chairside/c1/vitals/spo2", must(t, vital(1))))
+	time.Sleep(3 * bound)
+	if !failing.Healthy(time.Now()) {
+		t.Error("an ingest retrying a refusing database is reported unhealthy (the watchdog would restart it in a loop)")
+	}
+	if stuck.Healthy(time.Now()) {
+		t.Error("an ingest whose write hangs past twice CommitTimeout is reported healthy")
+	}
+	close(hung.release)
+	deadline := time.Now().Add(2 * time.Second)
+	for !stuck.Healthy(time.Now()) {
+		if time.Now().After(deadline) {
+			t.Fatal("health did not come back after the hung write returned")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -6,7 +6,6 @@ package brokertest
 
 import (
 	"fmt"
-	"github.com/chairside/chairside/internal/childproc"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chairside/chairside/internal/childproc"
 )
 
 const (

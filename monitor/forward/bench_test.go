@@ -3,7 +3,6 @@ package forward
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,22 +17,9 @@ import (
 func BenchmarkDueMinutes(b *testing.B) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		b.Run(backend, func(b *testing.B) {
-			t := &testing.T{}
-			dsn := "sqlite:" + filepath.Join(b.TempDir(), "r.db")
-			if backend == "postgres" {
-				dsn = cluster.NewDatabase(b)
-			}
-			db, err := archive.Open(context.Background(), dsn, "", true)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			if err := db.Migrate(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			db.Forward = Hook(testHL7)
+			db := benchArchive(b, backend)
 			for i := range 500 {
-				c := newChair(t, fmt.Sprintf("chair-%03d", i), fmt.Sprintf("s-%d", i))
+				c := newChair(b, fmt.Sprintf("chair-%03d", i), fmt.Sprintf("s-%d", i))
 				if _, err := db.Write(context.Background(), archive.Batch{Records: c.seconds(30, 90)}, t0); err != nil {
 					b.Fatal(err)
 				}

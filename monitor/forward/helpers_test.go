@@ -73,14 +73,14 @@ var t0 = time.Date(2026, 12, 4, 10, 15, 0, 0, time.UTC)
 // chair makes a chair's record-stream messages as chairside publishes them
 // (one stream, seq +1 per record), parsed by the recorder's own parser.
 type chair struct {
-	t       *testing.T
+	t       testing.TB
 	name    string
 	stream  string
 	session string
 	seq     uint64
 }
 
-func newChair(t *testing.T, name, session string) *chair {
+func newChair(t testing.TB, name, session string) *chair {
 	return &chair{t: t, name: name, stream: "st-" + name, session: session}
 }
 
@@ -182,4 +182,24 @@ func outbox(t *testing.T, db *archive.DB) []archive.OutboxRow {
 		t.Fatal(err)
 	}
 	return rows
+}
+
+// benchArchive is a migrated archive on backend (sqlite or postgres) with
+// forwarding hooked in, for the benchmarks.
+func benchArchive(b *testing.B, backend string) *archive.DB {
+	b.Helper()
+	dsn := "sqlite:" + filepath.Join(b.TempDir(), "r.db")
+	if backend == "postgres" {
+		dsn = cluster.NewDatabase(b)
+	}
+	db, err := archive.Open(context.Background(), dsn, "", true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	db.Forward = Hook(testHL7)
+	return db
 }

@@ -3,7 +3,6 @@ package forward
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,21 +17,8 @@ import (
 func BenchmarkSend(b *testing.B) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		b.Run(backend, func(b *testing.B) {
-			t := &testing.T{}
-			dsn := "sqlite:" + filepath.Join(b.TempDir(), "r.db")
-			if backend == "postgres" {
-				dsn = cluster.NewDatabase(b)
-			}
-			db, err := archive.Open(context.Background(), dsn, "", true)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			if err := db.Migrate(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			db.Forward = Hook(testHL7)
-			c := newChair(t, "chair-01", "s-1")
+			db := benchArchive(b, backend)
+			c := newChair(b, "chair-01", "s-1")
 			var recs []archive.Record
 			for i := range 1000 {
 				recs = append(recs, c.nibp(time.Duration(i)*time.Second, 120))
